@@ -1,0 +1,94 @@
+// A warm pool of pytest workers on this machine.
+//
+// start() launches every worker in parallel (Python started, pytest imported,
+// the suite collected) and returns the collection of the first one ready;
+// the others must arrive at the same hash. run() then pulls leases from a
+// WorkSource (the in-process scheduler locally, the coordinator on a farm),
+// feeds workers with correct nextitem order, and streams every finished test
+// back. A worker that crashes or times out yields a synthetic result for its
+// in-flight test, hands its other queued tests back, and is replaced (bounded
+// by max_worker_restart). No worker process survives the Pool.
+// Thread-safety: one thread drives a Pool; interrupt() may be called from a
+// signal handler.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/collection.h"
+#include "common/error.h"
+#include "common/test_result.h"
+
+namespace drover::agent {
+
+using common::TestIndex;
+
+struct PoolOptions {
+  std::string python = "python3";        // the user's interpreter
+  std::vector<std::string> pytest_args;  // passed to every worker's pytest
+  std::filesystem::path worker_path;     // folder holding the drover_worker package
+  std::filesystem::path rootdir;         // working directory of the workers
+  std::filesystem::path basetemp_root;   // each worker gets basetemp_root/<name> unless the user set one
+  int workers = 1;
+  double timeout = 0.0;                  // per-test seconds; 0 = none
+  int max_worker_restart = -1;           // -1: 4 * workers (pytest-xdist's default)
+  std::size_t capture_limit = 1 << 20;   // bytes per captured-output section
+  std::string name_prefix = "gw";        // worker names: gw0, gw1, ...
+};
+
+struct WorkLease {
+  std::uint64_t id = 0;
+  std::vector<TestIndex> tests;  // run in this order
+};
+
+// Where a pool gets work and sends results.
+class WorkSource {
+ public:
+  virtual ~WorkSource() = default;
+  // Up to `credits` leases; empty when there is nothing to hand out right now.
+  [[nodiscard]] virtual std::vector<WorkLease> request(int credits) = 0;
+  // True once request() will never return work again.
+  [[nodiscard]] virtual bool exhausted() = 0;
+  // True when queued, not yet started tests should be dropped (-x, Ctrl-C).
+  [[nodiscard]] virtual bool stopping() = 0;
+  // Tests the source wants dropped from workers' queues (speculative copies that
+  // lost the race). Returned once; the pool cancels those not started yet.
+  [[nodiscard]] virtual std::vector<TestIndex> take_cancellations() { return {}; }
+  // One finished test, real or synthetic (crash, timeout).
+  virtual void completed(common::TestResult result) = 0;
+  // Tests of a lease that were not started and never will be on this pool.
+  virtual void handed_back(std::uint64_t lease, std::vector<TestIndex> tests) = 0;
+  // Fired while waiting, at least every `poll_interval_ms`, so a remote source can
+  // read its socket. Local sources do nothing.
+  virtual void poll() {}
+  [[nodiscard]] virtual int poll_interval_ms() const { return 1000; }
+};
+
+class Pool {
+ public:
+  explicit Pool(PoolOptions options);
+  ~Pool();  // kills and reaps every worker still running
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // Launches the workers and waits for the first collection. Errors: the
+  // interpreter is missing or lacks pytest, pytest rejects the arguments
+  // (ErrorCode::usage), or the worker died (ErrorCode::worker).
+  [[nodiscard]] common::Result<common::Collection> start();
+  // Runs until the source is exhausted (or stopping) and every worker is idle,
+  // then shuts the workers down cleanly (session fixtures torn down).
+  [[nodiscard]] common::Result<void> run(WorkSource& source);
+  // Async-signal-safe: makes run() stop handing out work and kill the workers.
+  void interrupt();
+
+  [[nodiscard]] int worker_count() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace drover::agent

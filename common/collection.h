@@ -1,0 +1,48 @@
+// The ordered list of tests pytest collected, as every worker reports it.
+//
+// Tests are addressed by their index in Collection::items: node ids can repeat
+// (duplicate parametrize ids), indices cannot. `hash` is computed by the worker
+// (see PROTOCOL.md) and must be equal on every worker of a run.
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace drover::common {
+
+using TestIndex = std::uint32_t;
+
+struct TestItem {
+  std::string nodeid;                // "pkg/test_a.py::TestX::test_y[1]"
+  std::string file;                  // "pkg/test_a.py", relative to rootdir, '/' separated
+  std::string cls;                   // "TestX" or empty
+  int line = 0;                      // 1-based line of the test function, 0 if unknown
+  std::vector<std::string> markers;  // marker names, e.g. "slow", "parametrize"
+};
+
+// A collector that failed (import error, syntax error, ...).
+struct CollectError {
+  std::string nodeid;    // "pkg/test_bad.py"
+  std::string longrepr;  // pytest's text for it
+};
+
+// A module skipped at collection time (pytest.skip(allow_module_level=True),
+// a skip marker on a module, ...).
+struct CollectSkip {
+  std::string nodeid;  // "pkg/test_mod.py"
+  std::string file;    // path of the skip location
+  int line = 0;        // 1-based line of the skip location
+  std::string reason;  // "Skipped: no database"
+};
+
+struct Collection {
+  std::vector<TestItem> items;
+  std::string hash;  // hex digest over the node ids, see PROTOCOL.md
+  std::vector<CollectError> errors;
+  std::vector<CollectSkip> skips;
+  std::string rootdir;  // absolute path of pytest's rootdir
+};
+
+}  // namespace drover::common

@@ -1,0 +1,57 @@
+// Turns a collection and duration history into work: units for the dynamic
+// queue, or N static shards for a CI matrix.
+//
+// Everything here is a pure, deterministic function of its inputs: the same
+// collection and durations give the same plan on any machine, whatever the
+// hash seed, locale, file-system order or CPU count. Ties are broken by
+// collection order. Thread-safety: free functions over values.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/collection.h"
+#include "common/durations.h"
+#include "common/error.h"
+
+namespace drover::common {
+
+enum class GroupBy { none, file, cls };
+
+[[nodiscard]] Result<GroupBy> parse_group_by(std::string_view word);  // "none" | "file" | "class"
+[[nodiscard]] std::string_view to_string(GroupBy group_by);
+
+// Seconds per test (indexed like collection.items): the recorded duration; else
+// the mean of its file's recorded tests; else the median of all recorded tests
+// in the collection; else k_default_estimate. Entries for unknown node ids are ignored.
+inline constexpr double k_default_estimate = 0.1;
+[[nodiscard]] std::vector<double> estimate_durations(const Collection& collection,
+                                                     const Durations& durations);
+
+// A piece of work handed out as one lease: tests of one group, in collection order.
+struct WorkUnit {
+  std::vector<TestIndex> tests;
+  double estimate = 0.0;  // seconds, sum over tests
+  std::string group;      // "pkg/test_a.py" or "pkg/test_a.py::TestX"; "" for group-by none
+};
+
+// Units for a dynamic queue fed to `slots` workers, longest first. Groups stay whole
+// (module/class fixtures set up once) unless a group is big enough to hurt the tail;
+// then it is cut into consecutive chunks.
+[[nodiscard]] std::vector<WorkUnit> make_units(const Collection& collection,
+                                               std::span<const TestIndex> selection,
+                                               const std::vector<double>& estimates,
+                                               GroupBy group_by, int slots);
+
+struct Shard {
+  std::vector<TestIndex> tests;  // in collection order
+  double estimate = 0.0;
+};
+
+// N static shards by longest-processing-time first onto the least-loaded shard.
+[[nodiscard]] std::vector<Shard> plan_shards(const Collection& collection,
+                                             const std::vector<double>& estimates,
+                                             GroupBy group_by, int total_shards);
+
+}  // namespace drover::common

@@ -1,0 +1,56 @@
+// Results of running one test: one PhaseReport per phase pytest ran.
+//
+// `status` is pytest's own category for the report (pytest_report_teststatus:
+// the word the summary line counts), so plugins and xfail logic are honoured
+// exactly as in pytest. Synthetic results (worker crash, timeout, lost agent,
+// not run) are ordinary PhaseReports made by drover. Thread-safety: plain values.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/collection.h"
+
+namespace drover::common {
+
+enum class Phase { setup, call, teardown };
+
+// pytest's report category. `none` is pytest's "" (a passed setup or teardown).
+enum class Status { none, passed, failed, skipped, xfailed, xpassed, error };
+
+// pytest's words: "passed", "failed", ... ("" for none).
+[[nodiscard]] std::string_view to_string(Status status);
+[[nodiscard]] std::string_view to_string(Phase phase);
+// Parses pytest's words; nullopt-like failure is reported as false.
+[[nodiscard]] bool parse_status(std::string_view word, Status& out);
+[[nodiscard]] bool parse_phase(std::string_view word, Phase& out);
+
+struct PhaseReport {
+  Phase when = Phase::call;
+  std::string outcome;   // pytest's raw report outcome: "passed", "failed", "skipped"
+  Status status = Status::none;
+  double duration = 0.0; // seconds
+  std::string longrepr;  // failure/error text as pytest prints it; skip: "file:line: reason"
+  std::string message;   // one line: exception line for failures, reason for skips/xfails
+  // ("Captured stdout call", text), ("Captured stderr call", ...), ("Captured log call", ...)
+  std::vector<std::pair<std::string, std::string>> sections;
+};
+
+struct TestResult {
+  TestIndex index = 0;
+  std::string worker;  // "gw0" locally, "agent-name/gw1" on a farm
+  std::vector<PhaseReport> phases;
+
+  // The single final outcome of the test: the first failing or noteworthy
+  // phase decides (error in setup/teardown -> error, call -> its status).
+  [[nodiscard]] Status final_status() const;
+  [[nodiscard]] double duration() const;  // sum over phases
+};
+
+// A result drover makes for a test that pytest could not finish: a worker crash
+// ("worker crashed (signal 11)"), a timeout, a lost agent, a test never run.
+[[nodiscard]] TestResult synthetic_result(TestIndex index, Status status, std::string message,
+                                          std::string longrepr, std::string worker = {});
+
+}  // namespace drover::common

@@ -1,0 +1,98 @@
+// The one scheduler: a pure state machine over a run's work units and the
+// agents (local pool or remote machines) that pull from it.
+//
+// Events go in (agent joined, work requested, result, tests handed back, agent
+// lost, tick), commands come out; no sockets, no clock of its own, no logging.
+// Local mode drives it in-process with a single agent; farm mode drives it from
+// the coordinator's ZeroMQ loop. Guarantees: every test ends with exactly one
+// final result (first result wins, later copies are dropped); tests handed back
+// or lost with an agent return to the queue; a test lost with agents
+// `max_losses` times gets an error result instead of another attempt.
+// Thread-safety: none; one owner thread drives it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/planner.h"
+#include "common/test_result.h"
+
+namespace drover::coordinator {
+
+using common::TestIndex;
+using AgentId = std::string;
+using LeaseId = std::uint64_t;
+
+struct Lease {
+  LeaseId id = 0;
+  AgentId agent;
+  std::vector<TestIndex> tests;
+  bool speculative = false;  // a copy of tests already leased elsewhere (tail speculation)
+};
+
+struct SchedulerOptions {
+  int max_losses = 2;            // a test lost with this many agents becomes an error
+  bool speculate_at_tail = true; // idle agents may re-run stragglers when the queue is empty
+};
+
+// Carry out: send this lease to its agent.
+struct AssignCommand {
+  Lease lease;
+};
+// Carry out: tell the agent to drop these tests (the other copy already finished).
+struct CancelCommand {
+  AgentId agent;
+  std::vector<TestIndex> tests;
+};
+// Carry out: report this as the test's one final result.
+struct FinalCommand {
+  common::TestResult result;
+};
+using Command = std::variant<AssignCommand, CancelCommand, FinalCommand>;
+
+class Scheduler {
+ public:
+  Scheduler(std::vector<common::WorkUnit> units, SchedulerOptions options = {});
+
+  void agent_joined(const AgentId& agent, int slots);
+  // Up to `credits` leases for `agent`; none when the queue is empty (or stopped).
+  [[nodiscard]] std::vector<Command> request_work(const AgentId& agent, int credits, double now);
+  // A finished test. The first result for a test wins; duplicates yield nothing.
+  [[nodiscard]] std::vector<Command> result(const AgentId& agent, common::TestResult result);
+  // Tests of a lease the agent will not run (worker replaced, cancelled): back to the queue front.
+  [[nodiscard]] std::vector<Command> hand_back(const AgentId& agent, LeaseId lease,
+                                               const std::vector<TestIndex>& tests);
+  // The agent is gone: its unfinished leased tests go back to the queue (or become errors).
+  [[nodiscard]] std::vector<Command> agent_lost(const AgentId& agent, const std::string& reason);
+  // Stop handing out work (-x, --maxfail, Ctrl-C). Leased tests may still report.
+  void stop();
+  // Every remaining queued test, never run, gets an error result with `message`.
+  [[nodiscard]] std::vector<Command> fail_remaining(const std::string& message);
+
+  [[nodiscard]] bool stopped() const { return m_stopped; }
+  // True when no test is queued or leased: nothing more will be handed out or reported.
+  [[nodiscard]] bool done() const;
+  [[nodiscard]] size_t queued_tests() const;
+  [[nodiscard]] size_t finished_tests() const { return m_finished.size(); }
+
+ private:
+  struct AgentState {
+    int slots = 0;
+    std::map<LeaseId, Lease> leases;
+  };
+
+  std::vector<common::WorkUnit> m_queue;  // front = next to hand out
+  std::map<AgentId, AgentState> m_agents;
+  std::set<TestIndex> m_finished;
+  std::map<TestIndex, int> m_losses;
+  SchedulerOptions m_options;
+  LeaseId m_next_lease = 1;
+  bool m_stopped = false;
+};
+
+}  // namespace drover::coordinator
