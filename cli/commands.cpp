@@ -1,0 +1,11 @@
+#include "cli/commands.h"
+
+namespace drover::cli {
+
+void add_all_commands(CLI::App& app, int& exit_code, const std::vector<std::string>& passthrough) {
+  add_run_command(app, exit_code, passthrough);
+  add_plan_command(app, exit_code, passthrough);
+  add_merge_command(app, exit_code);
+}
+
+}  // namespace drover::cli

@@ -1,0 +1,65 @@
+#include "cli/local_source.h"
+
+#include <chrono>
+
+namespace drover::cli {
+namespace {
+
+constexpr const char* k_local_agent = "local";
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+LocalWorkSource::LocalWorkSource(coordinator::Scheduler& scheduler, int slots, int maxfail, OnResult on_result)
+    : m_scheduler(scheduler), m_maxfail(maxfail), m_on_result(std::move(on_result)) {
+  m_scheduler.agent_joined(k_local_agent, slots);
+}
+
+std::vector<agent::WorkLease> LocalWorkSource::request(int credits) {
+  std::vector<agent::WorkLease> leases;
+  if (m_scheduler.stopped()) return leases;
+  for (auto& command : m_scheduler.request_work(k_local_agent, credits, now_seconds())) {
+    if (auto* assign = std::get_if<coordinator::AssignCommand>(&command)) {
+      leases.push_back(agent::WorkLease{assign->lease.id, std::move(assign->lease.tests)});
+    }
+  }
+  return leases;
+}
+
+bool LocalWorkSource::exhausted() { return m_scheduler.stopped() || m_scheduler.queued_tests() == 0; }
+
+bool LocalWorkSource::stopping() { return m_scheduler.stopped(); }
+
+void LocalWorkSource::completed(common::TestResult result) {
+  carry_out(m_scheduler.result(k_local_agent, std::move(result)));
+}
+
+void LocalWorkSource::handed_back(std::uint64_t lease, std::vector<common::TestIndex> tests) {
+  carry_out(m_scheduler.hand_back(k_local_agent, lease, tests));
+}
+
+void LocalWorkSource::fail_remaining(const std::string& message) {
+  carry_out(m_scheduler.fail_remaining(message));
+}
+
+void LocalWorkSource::carry_out(std::vector<coordinator::Command> commands) {
+  for (auto& command : commands) {
+    auto* final_result = std::get_if<coordinator::FinalCommand>(&command);
+    if (final_result == nullptr) continue;  // one local agent: no cancels, no reassignments
+    const common::Status status = final_result->result.final_status();
+    if (status == common::Status::failed || status == common::Status::error) {
+      ++m_failures;
+      if (m_maxfail > 0 && m_failures >= m_maxfail && !m_hit_maxfail) {
+        m_hit_maxfail = true;
+        m_scheduler.stop();
+      }
+    }
+    m_on_result(final_result->result);
+  }
+}
+
+}  // namespace drover::cli

@@ -1,0 +1,39 @@
+// drover: the one binary. Parses the subcommand and hands over to it.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"drover: a distributed, sharded test orchestrator for pytest suites", "drover"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", drover::cli::k_version);
+  app.add_flag("--check-args", "Parse and validate the command line, then exit without running");
+  // Everything after the first "--" goes to pytest untouched.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<std::string> passthrough;
+  if (auto dashes = std::find(args.begin(), args.end(), "--"); dashes != args.end()) {
+    passthrough.assign(dashes + 1, args.end());
+    args.erase(dashes, args.end());
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes a vector in reverse order
+  int exit_code = 0;
+  drover::cli::add_all_commands(app, exit_code, passthrough);
+  try {
+    app.parse(args);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "ERROR: %s\n", e.what());
+    return drover::cli::k_exit_usage;
+  }
+  return exit_code;
+}

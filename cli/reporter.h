@@ -1,0 +1,76 @@
+// The terminal output of a run, in pytest's words.
+//
+// While tests run: a live line on a TTY, progress dots otherwise (-q, default)
+// or one line per test with its worker (-v). At the end: results grouped per
+// file in collection order (whatever the scheduling), FAILURES and ERRORS
+// sections with pytest's tracebacks and captured output, the short test
+// summary, and a closing line that always carries both the failed and the
+// passed count. Thread-safety: one thread.
+#pragma once
+
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/collection.h"
+#include "common/test_result.h"
+
+namespace drover::cli {
+
+// Counts per pytest category, as pytest's summary line counts them (one per report).
+struct Counts {
+  int failed = 0;
+  int passed = 0;
+  int skipped = 0;
+  int deselected = 0;
+  int xfailed = 0;
+  int xpassed = 0;
+  int errors = 0;
+
+  void add(const common::TestResult& result);
+  [[nodiscard]] bool ok() const { return failed == 0 && errors == 0; }
+};
+
+// "3 failed, 72 passed, 4 skipped, 2 xfailed, 1 xpassed, 2 errors in 1.31s"
+[[nodiscard]] std::string summary_text(const Counts& counts, double elapsed);
+// pytest's duration words: "0.52s", "75.12s (0:01:15)".
+[[nodiscard]] std::string format_elapsed(double seconds);
+// "pkg/test_a.py::TestX::test_y[1]" -> "TestX.test_y[1]", as pytest's section heads.
+[[nodiscard]] std::string head_line(const std::string& nodeid);
+
+class Reporter {
+ public:
+  Reporter(std::FILE* out, int verbosity, bool tty, int width = 80);
+
+  void header(const std::string& text);
+  void line(const std::string& text);
+  void collected(const common::Collection& collection, std::size_t selected, std::size_t workers);
+  void test_finished(const common::TestItem& item, const common::TestResult& result);
+  // Prints the collection errors as pytest does ("ERROR collecting ...").
+  void collection_errors(const common::Collection& collection);
+  // Everything after the run; returns the counts it printed.
+  Counts finish(const common::Collection& collection,
+                const std::vector<std::optional<common::TestResult>>& results, double elapsed,
+                const std::string& stop_message);
+
+  // "===== text =====" padded to the terminal width.
+  [[nodiscard]] std::string ruled(const std::string& text, char fill) const;
+
+ private:
+  void progress_dot(const common::TestResult& result);
+  void clear_live_line();
+
+  std::FILE* m_out;
+  int m_verbosity;
+  bool m_tty;
+  int m_width;
+  std::size_t m_total = 0;
+  std::size_t m_done = 0;
+  std::size_t m_column = 0;
+  Counts m_live;
+  bool m_live_shown = false;
+};
+
+}  // namespace drover::cli

@@ -1,0 +1,179 @@
+// `drover run`: collect on a warm local pool, plan, run, report.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+
+#include "agent/pool.h"
+#include "cli/commands.h"
+#include "cli/local_source.h"
+#include "cli/reporter.h"
+#include "cli/run_options.h"
+#include "cli/session.h"
+#include "common/durations.h"
+#include "common/junit.h"
+#include "common/planner.h"
+#include "coordinator/scheduler.h"
+
+namespace drover::cli {
+namespace {
+
+using common::Collection;
+using common::TestIndex;
+using common::TestResult;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The tests this job runs: all, or its static shard.
+std::vector<TestIndex> select_tests(const RunOptions& options, const Collection& collection,
+                                    const std::vector<double>& estimates) {
+  std::vector<TestIndex> selection;
+  if (!options.shard) {
+    selection.resize(collection.items.size());
+    for (TestIndex i = 0; i < selection.size(); ++i) selection[i] = i;
+    return selection;
+  }
+  auto shards = common::plan_shards(collection, estimates, options.group_by, options.shard->total);
+  return shards[static_cast<std::size_t>(options.shard->index)].tests;
+}
+
+common::JunitReport junit_report(const RunOptions& options, const Collection& collection,
+                                 const std::vector<std::optional<TestResult>>& results,
+                                 const std::vector<TestIndex>& selection, double elapsed) {
+  common::JunitReport report;
+  report.collection = &collection;
+  for (const auto& result : results) {
+    if (result) report.results.push_back(*result);
+  }
+  report.elapsed = elapsed;
+  if (options.shard) {
+    report.shard_index = options.shard->index;
+    report.total_shards = options.shard->total;
+    report.assigned = selection;
+    report.assigned_set = true;
+  }
+  return report;
+}
+
+int run_local(const RunOptions& options) {
+  const auto started = Clock::now();
+  auto durations = common::load_durations(options.durations);
+  if (!durations) {
+    print_error(durations.error());
+    return exit_code_for(durations.error());
+  }
+  auto pool_opts = pool_options(options, options.workers);
+  if (!pool_opts) {
+    print_error(pool_opts.error());
+    return exit_code_for(pool_opts.error());
+  }
+  const bool tty = ::isatty(STDOUT_FILENO) != 0;
+  Reporter reporter(stdout, options.verbosity, tty);
+  if (options.verbosity >= 0) reporter.header("test session starts");
+
+  agent::Pool pool(*pool_opts);
+  InterruptGuard guard(pool);
+  auto collection = pool.start();
+  if (!collection) {
+    print_error(collection.error());
+    return exit_code_for(collection.error());
+  }
+  if (options.verbosity >= 0) reporter.line("rootdir: " + collection->rootdir);
+
+  const auto estimates = common::estimate_durations(*collection, *durations);
+  const auto selection = select_tests(options, *collection, estimates);
+  const int workers = options.workers_explicit
+                          ? options.workers
+                          : std::max(1, std::min<int>(options.workers, static_cast<int>(selection.size())));
+  if (options.verbosity >= 0) reporter.collected(*collection, selection.size(), static_cast<std::size_t>(workers));
+
+  std::vector<std::optional<TestResult>> results(collection->items.size());
+  auto finish = [&](const std::string& stop_message) {
+    const double elapsed = seconds_since(started);
+    const Counts counts = reporter.finish(*collection, results, elapsed, stop_message);
+    if (!options.junitxml.empty()) {
+      if (auto written = common::write_junit(options.junitxml, junit_report(options, *collection, results, selection, elapsed));
+          !written) {
+        print_error(written.error());
+      }
+    }
+    std::vector<TestResult> ran;
+    for (const auto& result : results) {
+      if (result) ran.push_back(*result);
+    }
+    if (!ran.empty()) {
+      common::update_durations(*durations, *collection, ran);
+      if (auto saved = common::save_durations(options.durations, *durations); !saved) print_error(saved.error());
+    }
+    return counts;
+  };
+
+  if (!collection->errors.empty() && !options.continue_on_collection_errors) {
+    const auto errors = collection->errors.size();
+    finish("Interrupted: " + std::to_string(errors) + (errors == 1 ? " error" : " errors") + " during collection");
+    return k_exit_interrupted;
+  }
+  if (selection.empty()) {
+    finish("");
+    if (options.shard) return k_exit_ok;  // an empty shard is a valid, green job
+    return collection->errors.empty() ? k_exit_no_tests : k_exit_tests_failed;
+  }
+
+  auto units = common::make_units(*collection, selection, estimates, options.group_by, workers);
+  coordinator::SchedulerOptions scheduler_options;
+  scheduler_options.speculate_at_tail = false;  // one machine: a second copy would compete for the same CPUs
+  coordinator::Scheduler scheduler(std::move(units), scheduler_options);
+  LocalWorkSource source(scheduler, workers, options.maxfail, [&](const TestResult& result) {
+    results[result.index] = result;
+    reporter.test_finished(collection->items[result.index], result);
+  });
+  auto ran = pool.run(source);
+  std::string stop_message;
+  if (!ran && ran.error().code != common::ErrorCode::interrupted) {
+    print_error(ran.error());
+    source.fail_remaining("not run: " + ran.error().message);
+  } else if (!ran || InterruptGuard::interrupted()) {
+    stop_message = "KeyboardInterrupt";
+  } else if (source.hit_maxfail()) {
+    stop_message = "stopping after " + std::to_string(source.failures()) + " failures";
+  } else if (!scheduler.done()) {
+    source.fail_remaining("not run: no worker left");
+  }
+  const Counts counts = finish(stop_message);
+  std::error_code ec;
+  std::filesystem::remove_all(pool_opts->basetemp_root, ec);
+  if (stop_message == "KeyboardInterrupt") return k_exit_interrupted;
+  if (!ran && ran.error().code != common::ErrorCode::interrupted) return k_exit_internal;
+  return counts.ok() ? k_exit_ok : k_exit_tests_failed;
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, int& exit_code, const std::vector<std::string>& passthrough) {
+  auto* command = app.add_subcommand("run", "Run a pytest suite on a warm pool of workers");
+  auto flags = std::make_shared<RunFlags>();
+  add_run_flags(*command, *flags, true);
+  command->callback([command, flags, &exit_code, &passthrough] {
+    flags->pytest_args = passthrough;
+    auto options = resolve_run_options(*flags, process_env());
+    if (!options) {
+      print_error(options.error());
+      exit_code = exit_code_for(options.error());
+      return;
+    }
+    if (check_args_only(*command)) return;
+    if (!options->coordinator.empty()) {
+      print_error({common::ErrorCode::usage, "--coordinator: farm mode is not available in this build"});
+      exit_code = k_exit_usage;
+      return;
+    }
+    exit_code = run_local(*options);
+  });
+}
+
+}  // namespace drover::cli

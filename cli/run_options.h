@@ -1,0 +1,75 @@
+// The options of `drover run` (and `drover plan`): raw flags from the command
+// line, merged with drover.yaml and the environment into one validated value.
+// Precedence: command line, then environment (DROVER_PYTHON), then drover.yaml,
+// then built-in defaults. Failure: a one-line usage Error. Thread-safety: pure.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/shard_env.h"
+#include "common/config.h"
+#include "common/error.h"
+#include "common/planner.h"
+
+namespace drover::cli {
+
+// What CLI11 fills in; strings stay raw so validation and messages live in one place.
+struct RunFlags {
+  std::vector<std::string> paths;
+  std::string workers;
+  std::string python;
+  std::string junitxml;
+  std::string keyword;
+  std::string markexpr;
+  bool exitfirst = false;
+  std::string maxfail;
+  std::string timeout;
+  std::string durations;
+  int verbose = 0;
+  int quiet = 0;
+  std::string max_worker_restart;
+  std::string capture_limit;
+  bool continue_on_collection_errors = false;
+  std::string shard;
+  std::string total_shards;
+  std::string group_by;
+  std::string coordinator;
+  std::string run_id;
+  std::string workspace;
+  bool wait_all = false;
+  std::vector<std::string> pytest_args;  // after "--" (split off by main)
+};
+
+// Registers the shared flags of run/plan on `command`.
+void add_run_flags(CLI::App& command, RunFlags& flags, bool with_shards);
+
+struct RunOptions {
+  std::filesystem::path rootdir;   // where drover.yaml was found, else the current directory
+  std::string python;
+  int workers = 0;                 // resolved count
+  bool workers_explicit = false;   // -n given (else min(tests, CPUs))
+  std::filesystem::path junitxml;  // empty: none
+  std::filesystem::path durations; // always set
+  int maxfail = 0;                 // 0: no limit
+  double timeout = 0.0;
+  int verbosity = 0;               // -1 quiet, 0 normal, 1+ verbose
+  int max_worker_restart = -1;
+  std::size_t capture_limit = 1 << 20;
+  bool continue_on_collection_errors = false;
+  std::optional<ShardSpec> shard;
+  common::GroupBy group_by = common::GroupBy::file;
+  std::vector<std::string> pytest_args;  // everything the workers' pytest gets
+  std::string coordinator;
+  std::string run_id;
+  std::string workspace;
+  bool wait_all = false;
+};
+
+[[nodiscard]] common::Result<RunOptions> resolve_run_options(const RunFlags& flags, const EnvLookup& env);
+
+}  // namespace drover::cli

@@ -1,0 +1,32 @@
+// Shared steps of the commands that run pytest locally (run, plan): start the
+// warm pool, map errors to pytest's exit codes, print errors the same way.
+// Thread-safety: one thread; the signal handler only calls Pool::interrupt.
+#pragma once
+
+#include <string>
+
+#include "agent/pool.h"
+#include "cli/run_options.h"
+#include "common/error.h"
+
+namespace drover::cli {
+
+// pytest's exit code for an Error (usage -> 4, interrupted -> 2, incomplete -> 1, else 3).
+[[nodiscard]] int exit_code_for(const common::Error& error);
+// "ERROR: message" on stderr, as pytest prints its own errors.
+void print_error(const common::Error& error);
+
+// Pool options for a local run from resolved run options.
+[[nodiscard]] common::Result<agent::PoolOptions> pool_options(const RunOptions& options, int workers);
+
+// While alive, SIGINT and SIGTERM interrupt `pool` instead of killing drover.
+class InterruptGuard {
+ public:
+  explicit InterruptGuard(agent::Pool& pool);
+  ~InterruptGuard();
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+  [[nodiscard]] static bool interrupted();
+};
+
+}  // namespace drover::cli
