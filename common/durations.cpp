@@ -1,0 +1,118 @@
+#include "common/durations.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <system_error>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+namespace drover::common {
+namespace {
+
+std::string shape_error(const std::filesystem::path& path) {
+  return path.string() + ": not a JSON object of node id -> seconds";
+}
+
+// The temporary sits beside the target so rename() stays on one file system
+// and is atomic; the pid keeps two concurrent writers from sharing it.
+std::filesystem::path temp_path_for(const std::filesystem::path& path) {
+  std::filesystem::path temp = path;
+  temp += ".tmp." + std::to_string(::getpid());
+  return temp;
+}
+
+}  // namespace
+
+Result<Durations> load_durations(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    if (ec) return fail(ErrorCode::io, path.string() + ": " + ec.message());
+    return Durations{};
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(ErrorCode::io, path.string() + ": cannot open: " + std::strerror(errno));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return fail(ErrorCode::io, path.string() + ": read failed");
+
+  // parse() without exceptions yields a `discarded` value on malformed input.
+  const nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return fail(ErrorCode::parse, path.string() + ": invalid JSON");
+  if (!doc.is_object()) return fail(ErrorCode::parse, shape_error(path));
+
+  Durations durations;
+  for (const auto& [nodeid, value] : doc.items()) {
+    if (!value.is_number()) return fail(ErrorCode::parse, shape_error(path));
+    const double seconds = value.get<double>();
+    if (!std::isfinite(seconds) || seconds < 0.0) {
+      return fail(ErrorCode::parse,
+                  path.string() + ": negative duration for '" + nodeid + "'");
+    }
+    durations[nodeid] = seconds;
+  }
+  return durations;
+}
+
+Result<void> save_durations(const std::filesystem::path& path, const Durations& durations) {
+  // pytest-split writes json.dump(durations, f, sort_keys=True, indent=4): 4-space
+  // indent, ", " / ": " separators, ASCII-only escapes and no trailing newline.
+  // std::map is already sorted by key (byte order, as Python sorts str keys).
+  nlohmann::ordered_json doc = nlohmann::ordered_json::object();
+  for (const auto& [nodeid, seconds] : durations) doc[nodeid] = seconds;
+  std::string text;
+  try {
+    text = doc.dump(4, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
+  } catch (const nlohmann::json::exception& e) {
+    return fail(ErrorCode::internal, path.string() + ": " + e.what());
+  }
+
+  const std::filesystem::path temp = temp_path_for(path);
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    if (!out) {
+      return fail(ErrorCode::io, temp.string() + ": cannot write: " + std::strerror(errno));
+    }
+    out << text;
+    out.flush();
+    if (!out) {
+      std::error_code ignored;
+      std::filesystem::remove(temp, ignored);
+      return fail(ErrorCode::io, temp.string() + ": write failed");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    std::filesystem::remove(temp, ignored);
+    return fail(ErrorCode::io, path.string() + ": cannot replace: " + ec.message());
+  }
+  return {};
+}
+
+void update_durations(Durations& durations, const Collection& collection,
+                      const std::vector<TestResult>& results) {
+  // Duplicate node ids (same id twice in one collection) share one entry; the
+  // slowest copy is kept so the result does not depend on arrival order.
+  std::map<std::string, double> fresh;
+  for (const TestResult& result : results) {
+    if (result.index >= collection.items.size()) continue;
+    double seconds = 0.0;
+    for (const PhaseReport& phase : result.phases) {
+      // A negative or non-finite phase time (clock jumps, frozen clocks) is
+      // noise; writing it would make the file unreadable for us and pytest-split.
+      if (std::isfinite(phase.duration) && phase.duration > 0.0) seconds += phase.duration;
+    }
+    const std::string& nodeid = collection.items[result.index].nodeid;
+    auto [it, inserted] = fresh.emplace(nodeid, seconds);
+    if (!inserted && seconds > it->second) it->second = seconds;
+  }
+  for (const auto& [nodeid, seconds] : fresh) durations[nodeid] = seconds;
+}
+
+}  // namespace drover::common
