@@ -1,0 +1,182 @@
+"""Entry point: python -m drover_worker --in-fd R --out-fd W [options] -- PYTEST ARGS...
+
+Exit codes: 0 after `bye`; 3 when the worker cannot start or the agent broke the protocol
+(a `fatal` message says why); otherwise pytest's own exit code (4 for bad pytest usage,
+with pytest's error line on stderr; 2 when interrupted or the agent went away).
+"""
+
+import os
+import sys
+
+from . import FEATURES, PROTOCOL_VERSION
+from .wire import Reader, Writer
+
+USAGE = (
+    "usage: python -m drover_worker --in-fd R --out-fd W [--basetemp DIR] [--timeout SEC]"
+    " [--capture-limit BYTES] -- PYTEST ARGS..."
+)
+EXIT_FATAL = 3
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_args(argv):
+    """Returns (options dict, pytest args). Raises UsageError."""
+    options = {"in_fd": None, "out_fd": None, "basetemp": None, "timeout": 0.0, "capture_limit": 1 << 20}
+    converters = {"in_fd": _fd, "out_fd": _fd, "basetemp": str, "timeout": _seconds, "capture_limit": _bytes}
+    position = 0
+    while position < len(argv):
+        arg = argv[position]
+        position += 1
+        if arg == "--":
+            break
+        name, equals, value = arg.partition("=")
+        key = name[2:].replace("-", "_") if name.startswith("--") else None
+        if key not in converters:
+            raise UsageError("unknown option %r" % arg)
+        if not equals:
+            if position >= len(argv):
+                raise UsageError("option %s needs a value" % name)
+            value = argv[position]
+            position += 1
+        try:
+            options[key] = converters[key](value)
+        except ValueError:
+            raise UsageError("bad value for %s: %r" % (name, value)) from None
+    if options["in_fd"] is None or options["out_fd"] is None:
+        raise UsageError("--in-fd and --out-fd are required")
+    return options, argv[position:]
+
+
+def _fd(text):
+    fd = int(text)
+    if fd < 3:
+        raise ValueError("not a dedicated pipe")
+    return fd
+
+
+def _seconds(text):
+    value = float(text)
+    if not value >= 0:  # also rejects nan
+        raise ValueError("negative")
+    return value
+
+
+def _bytes(text):
+    value = int(text)
+    if value < 0:
+        raise ValueError("negative")
+    return value
+
+
+def _fail(message, writer=None):
+    sys.stderr.write("drover_worker: %s\n" % message)
+    sys.stderr.flush()
+    if writer is not None:
+        writer.send({"type": "fatal", "message": message})
+        writer.flush()
+    return EXIT_FATAL
+
+
+def _original_stderr():
+    # Taken before pytest's capture replaces fd 2 and sys.stderr: faulthandler's timeout
+    # dump must reach the pipe the agent reads, not a test's capture file.
+    try:
+        return os.fdopen(os.dup(2), "w")
+    except OSError:
+        return open(os.devnull, "w")
+
+
+def main(argv):
+    out_fd = None
+    try:
+        options, pytest_args = parse_args(argv)
+    except UsageError as error:
+        out_fd = _guess_out_fd(argv)
+        return _fail("%s\n%s" % (error, USAGE), Writer(out_fd) if out_fd is not None else None)
+    in_fd, out_fd = options["in_fd"], options["out_fd"]
+    writer = Writer(out_fd)
+    try:
+        # Test subprocesses must not inherit (and keep open) the protocol pipes.
+        os.set_inheritable(out_fd, False)
+        os.set_inheritable(in_fd, False)
+    except OSError as error:
+        return _fail("bad --in-fd/--out-fd: %s" % error.strerror, writer)
+
+    try:
+        import pytest
+    except Exception as error:  # ImportError, or a broken pytest installation
+        return _fail("pytest is not installed for %s (%s)" % (sys.executable, error), writer)
+
+    from .plugin import WorkerPlugin
+
+    writer.send(
+        {
+            "type": "hello",
+            "protocol": PROTOCOL_VERSION,
+            "pid": os.getpid(),
+            "python": "%d.%d.%d" % sys.version_info[:3],
+            "pytest": pytest.__version__,
+            "features": list(FEATURES),
+        }
+    )
+    writer.flush()
+
+    # Behave like the `pytest` command, not `python -m pytest`: `-m` put the working
+    # directory first on sys.path, which would make otherwise unimportable modules importable.
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]
+
+    plugin = WorkerPlugin(
+        Reader(in_fd),
+        writer,
+        basetemp=options["basetemp"],
+        timeout=options["timeout"],
+        capture_limit=options["capture_limit"],
+        stderr=_original_stderr(),
+    )
+    status = int(pytest.main(pytest_args, plugins=[plugin]))
+
+    if plugin.fatal is not None and not plugin.shutdown:
+        writer.flush()
+        return status or EXIT_FATAL
+    if plugin.shutdown:
+        writer.send({"type": "bye", "exitstatus": status})
+        writer.flush()
+        return 0
+    if plugin.agent_gone:
+        return status or 2
+    if not plugin.collected:
+        # pytest stopped before its run loop: usage error (4, message already on stderr),
+        # an error in a conftest, or --help/--version.
+        if status == 0:
+            return _fail("pytest exited without running the session (--help, --version, ...?)", writer)
+        return status
+    writer.flush()
+    return _fail("pytest stopped the session unexpectedly (exit code %d)" % status, writer)
+
+
+def _guess_out_fd(argv):
+    """--out-fd from a command line that failed to parse, to report the error on it."""
+    for position, arg in enumerate(argv):
+        value = None
+        if arg.startswith("--out-fd="):
+            value = arg[len("--out-fd=") :]
+        elif arg == "--out-fd" and position + 1 < len(argv):
+            value = argv[position + 1]
+        if value is not None:
+            try:
+                fd = _fd(value)
+                os.fstat(fd)
+                return fd
+            except (ValueError, OSError):
+                return None
+        if arg == "--":
+            return None
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

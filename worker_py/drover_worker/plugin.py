@@ -1,0 +1,285 @@
+"""The pytest plugin that turns one pytest session into a drover worker.
+
+pytest collects as usual (the user's args, ini files, conftests and plugins all apply);
+then our tryfirst pytest_runtestloop replaces pytest's own loop: it reports the collection,
+reads `run`/`cancel`/`shutdown` commands and runs items by index through the regular
+pytest_runtest_protocol hook, so other plugins still see every protocol hook.
+
+nextitem: the head of the queue runs only once the test after it is known (or after
+`shutdown`, with nextitem=None), so module/class fixtures are torn down exactly where
+pytest would tear them down.
+"""
+
+import faulthandler
+import hashlib
+import os
+from collections import deque
+from pathlib import Path
+
+import pytest
+from _pytest.pathlib import bestrelpath
+
+from .wire import ProtocolError, check_indices
+
+_STATUSES = frozenset(("passed", "failed", "skipped", "xfailed", "xpassed", "error", ""))
+
+
+class WorkerPlugin:
+    def __init__(self, reader, writer, basetemp=None, timeout=0.0, capture_limit=1 << 20, stderr=None):
+        self._reader = reader
+        self._writer = writer
+        self._basetemp = basetemp
+        self._timeout = timeout
+        self._capture_limit = capture_limit
+        self._stderr = stderr  # the worker's original stderr, for faulthandler dumps
+        self._errors = []
+        self._skips = []
+        self._index = -1  # the test running now
+        self._relpaths = {}
+        self.config = None
+        self.collected = False  # `collected` was sent
+        self.shutdown = False  # `shutdown` received and the queue drained
+        self.fatal = None  # message of a `fatal` we sent
+        self.agent_gone = False  # the agent closed a pipe: nothing more to say
+
+    # -- configuration -------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_cmdline_main(self, config):
+        self.config = config
+        option = config.option
+        if self._basetemp and not getattr(option, "basetemp", None):
+            option.basetemp = self._basetemp
+        # drover stops on failures itself; a worker-side -x/--maxfail must not end the loop.
+        option.maxfail = 0
+        # pytest-xdist: `-n` in the user's addopts must not make this worker a controller.
+        # Runs before xdist's own pytest_cmdline_main, which turns numprocesses into `tx`.
+        if hasattr(option, "numprocesses"):
+            option.numprocesses = 0
+            option.dist = "no"
+            option.tx = []
+            if hasattr(option, "distload"):
+                option.distload = False
+            if hasattr(option, "looponfail"):
+                option.looponfail = False
+
+    # -- collection ----------------------------------------------------------------------
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self._errors.append({"nodeid": report.nodeid, "longrepr": _text(report.longrepr)})
+        elif report.skipped and isinstance(report.longrepr, tuple):
+            path, line, reason = report.longrepr
+            self._skips.append(
+                {"nodeid": report.nodeid, "file": self._relpath(path), "line": line or 0, "reason": reason}
+            )
+
+    def _relpath(self, path):
+        relpath = self._relpaths.get(path)
+        if relpath is None:
+            relpath = bestrelpath(self.config.rootpath, Path(path)).replace(os.sep, "/")
+            self._relpaths[path] = relpath
+        return relpath
+
+    def _send_collected(self, session):
+        items = []
+        for item in session.items:
+            location = item.location
+            cls = getattr(item, "cls", None)
+            markers = []
+            for marker in item.iter_markers():
+                if marker.name not in markers:
+                    markers.append(marker.name)
+            items.append(
+                {
+                    "nodeid": item.nodeid,
+                    "file": self._relpath(item.path),
+                    "cls": cls.__name__ if cls is not None else "",
+                    "line": location[1] + 1 if location[1] is not None else 0,
+                    "markers": markers,
+                }
+            )
+        digest = hashlib.sha256("\n".join(item.nodeid for item in session.items).encode("utf-8"))
+        self._writer.send(
+            {
+                "type": "collected",
+                "rootdir": str(self.config.rootpath),
+                "hash": digest.hexdigest(),
+                "items": items,
+                "errors": self._errors,
+                "skips": self._skips,
+            }
+        )
+        self._writer.flush()
+        self.collected = True
+
+    # -- the run loop --------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session):
+        self._send_collected(session)
+        try:
+            self._loop(session)
+        except ProtocolError as error:
+            self.send_fatal(str(error))
+            pytest.exit("drover: " + str(error), returncode=3)
+        return True
+
+    def _loop(self, session):
+        items = session.items
+        count = len(items)
+        queue = deque()
+        shutdown = False
+        committed = False  # queue[0] was the nextitem of the test before it: it must run
+        reader = self._reader
+        writer = self._writer
+        while True:
+            if not shutdown:
+                # Block only when the head cannot run yet; otherwise just pick up what the
+                # agent already sent (cheap: one select per test).
+                block = len(queue) < 2
+                if block:
+                    writer.flush()
+                for command in reader.read(block):
+                    kind = command["type"]
+                    if kind == "run":
+                        queue.extend(check_indices(command, count))
+                    elif kind == "cancel":
+                        self._cancel(queue, check_indices(command, count), committed)
+                    elif kind == "shutdown":
+                        shutdown = True
+                        break
+                    else:
+                        raise ProtocolError("unknown command type %r" % kind)
+            if reader.eof and not shutdown or writer.broken:
+                # The agent is gone: run nothing more; pytest still finishes the session.
+                self.agent_gone = True
+                pytest.exit("drover: the agent closed the worker's pipes", returncode=2)
+            if len(queue) >= 2 or shutdown and queue:
+                index = queue.popleft()
+                nextitem = items[queue[0]] if queue else None
+                committed = nextitem is not None
+                self._run_one(index, items[index], nextitem)
+            elif shutdown:
+                break
+        self.shutdown = True
+        writer.flush()
+
+    def _cancel(self, queue, indices, committed):
+        # The committed head was already someone's nextitem (fixtures kept for it): pytest's
+        # SetupState requires it to run next, so it is never cancelled.
+        keep = [queue.popleft()] if committed and queue else []
+        cancelled = []
+        for index in indices:
+            try:
+                queue.remove(index)
+            except ValueError:
+                continue
+            cancelled.append(index)
+        queue.extendleft(keep)
+        self._writer.send({"type": "cancelled", "indices": cancelled})
+
+    def _run_one(self, index, item, nextitem):
+        self._index = index
+        writer = self._writer
+        writer.send_raw('{"type":"start","index":%d}' % index)
+        writer.flush()
+        if self._timeout > 0:
+            faulthandler.dump_traceback_later(self._timeout, exit=True, file=self._stderr)
+            try:
+                self.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+            finally:
+                faulthandler.cancel_dump_traceback_later()
+        else:
+            self.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        writer.send_raw('{"type":"finished","index":%d}' % index)
+
+    # -- reports -------------------------------------------------------------------------
+
+    def pytest_runtest_logreport(self, report):
+        if self._index < 0:
+            return
+        config = self.config
+        status = config.hook.pytest_report_teststatus(report=report, config=config)[0]
+        if status not in _STATUSES:
+            status = _fallback_status(report)
+        longrepr = report.longrepr
+        wasxfail = getattr(report, "wasxfail", None)
+        if longrepr is None:
+            text = message = ""
+        elif isinstance(longrepr, tuple):  # a skip: (path, 1-based line, "Skipped: reason")
+            path, line, reason = longrepr
+            message = _strip_prefix(reason)
+            text = "%s:%s: %s" % (self._relpath(path), line, message)
+        else:
+            text = _text(longrepr)
+            crash = getattr(longrepr, "reprcrash", None)
+            message = _first_line(crash.message if crash is not None else text)
+        if wasxfail is not None and report.outcome != "failed":
+            message = wasxfail
+        sections = report.sections
+        if sections:
+            sections = [[title, self._cap(content)] for title, content in sections]
+        self._writer.send(
+            {
+                "type": "report",
+                "index": self._index,
+                "when": report.when,
+                "outcome": report.outcome,
+                "status": status,
+                "duration": report.duration,
+                "longrepr": text,
+                "message": message,
+                "sections": sections,
+            }
+        )
+
+    def _cap(self, content):
+        limit = self._capture_limit
+        if len(content) * 4 <= limit:  # fast path: cannot exceed the limit in UTF-8
+            return content
+        data = content.encode("utf-8", "surrogatepass")
+        if len(data) <= limit:
+            return content
+        kept = data[:limit].decode("utf-8", "ignore")  # never cut a character in half
+        dropped = len(data) - len(kept.encode("utf-8", "surrogatepass"))
+        return "%s\n[drover: output truncated, %d bytes dropped]" % (kept, dropped)
+
+    # -- endings -------------------------------------------------------------------------
+
+    def pytest_keyboard_interrupt(self, excinfo):
+        # pytest.exit() in a test, or SIGINT: the session ends without `shutdown`.
+        if self.fatal is None and self.collected and not self.shutdown and not self.agent_gone:
+            self.send_fatal("pytest was interrupted: " + _first_line(excinfo.exconly()))
+
+    def send_fatal(self, message):
+        self.fatal = message
+        self._writer.send({"type": "fatal", "message": message})
+        self._writer.flush()
+
+
+def _text(longrepr):
+    try:
+        return str(longrepr)
+    except Exception as error:  # a plugin's repr object that cannot render
+        return "<unprintable longrepr: %s>" % error
+
+
+def _first_line(text):
+    text = text.strip()
+    end = text.find("\n")
+    return text if end < 0 else text[:end]
+
+
+def _strip_prefix(reason):
+    # pytest's skip summary and JUnit both show the reason without this prefix.
+    return reason[len("Skipped: ") :] if reason.startswith("Skipped: ") else reason
+
+
+def _fallback_status(report):
+    # A plugin category drover does not know (e.g. "rerun"): use pytest's plain meaning.
+    if report.outcome == "passed":
+        return "passed" if report.when == "call" else ""
+    if report.outcome == "failed":
+        return "failed" if report.when == "call" else "error"
+    return "skipped"

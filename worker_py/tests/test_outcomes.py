@@ -1,0 +1,184 @@
+"""Reports of a real worker for every kind of pytest outcome."""
+
+import hashlib
+
+from worker_harness import Worker, final_status, write_suite
+
+OUTCOMES = '''
+import pytest, sys
+
+def test_pass():
+    pass
+
+def test_fail():
+    assert 1 == 2, "numbers differ"
+
+@pytest.mark.skip(reason="not today")
+def test_skip():
+    pass
+
+@pytest.mark.skipif(sys.platform != "nonexistent", reason="wrong platform")
+def test_skipif():
+    pass
+
+def test_skip_inside():
+    pytest.skip("decided at runtime")
+
+@pytest.mark.xfail(reason="known bug")
+def test_xfail():
+    assert False
+
+@pytest.mark.xfail(reason="fixed already")
+def test_xpass():
+    pass
+
+@pytest.mark.xfail(reason="must fail", strict=True)
+def test_xpass_strict():
+    pass
+
+def test_imperative_xfail():
+    pytest.xfail("not ready")
+
+class TestGroup:
+    @pytest.mark.slow
+    def test_in_class(self):
+        pass
+'''
+
+ERRORS = '''
+import pytest
+
+@pytest.fixture
+def broken_setup():
+    raise RuntimeError("setup exploded")
+
+@pytest.fixture
+def broken_teardown():
+    yield
+    raise ValueError("teardown exploded")
+
+def test_setup_error(broken_setup):
+    pass
+
+def test_teardown_error(broken_teardown):
+    pass
+
+def test_fail_and_teardown_error(broken_teardown):
+    assert 0
+'''
+
+
+def by_name(collected, results):
+    return {item["nodeid"].split("::")[-1]: results[index] for index, item in enumerate(collected["items"])}
+
+
+def test_every_outcome_has_pytests_status_and_message(tmp_path):
+    write_suite(tmp_path, {"test_outcomes.py": OUTCOMES})
+    collected, results, bye = Worker(tmp_path, ["-p", "no:cacheprovider"]).run_all()
+    tests = by_name(collected, results)
+    assert {name: final_status(result) for name, result in tests.items()} == {
+        "test_pass": "passed",
+        "test_fail": "failed",
+        "test_skip": "skipped",
+        "test_skipif": "skipped",
+        "test_skip_inside": "skipped",
+        "test_xfail": "xfailed",
+        "test_xpass": "xpassed",
+        "test_xpass_strict": "failed",
+        "test_imperative_xfail": "xfailed",
+        "test_in_class": "passed",
+    }
+    assert bye["exitstatus"] == 1  # pytest's TESTS_FAILED
+
+    fail = tests["test_fail"]["call"]
+    assert fail["outcome"] == "failed"
+    assert fail["message"] == "AssertionError: numbers differ"
+    assert "def test_fail():" in fail["longrepr"] and fail["longrepr"].endswith("test_outcomes.py:8: AssertionError")
+
+    skip = tests["test_skip"]["setup"]
+    assert (skip["outcome"], skip["message"], skip["longrepr"]) == ("skipped", "not today", "test_outcomes.py:10: not today")
+    assert "call" not in tests["test_skip"]
+    assert tests["test_skipif"]["setup"]["message"] == "wrong platform"
+    inside = tests["test_skip_inside"]["call"]
+    assert (inside["message"], inside["longrepr"]) == ("decided at runtime", "test_outcomes.py:19: decided at runtime")
+
+    assert tests["test_xfail"]["call"]["outcome"] == "skipped"
+    assert tests["test_xfail"]["call"]["message"] == "known bug"
+    assert tests["test_imperative_xfail"]["call"]["message"] == "reason: not ready"
+    xpass = tests["test_xpass"]["call"]
+    assert (xpass["outcome"], xpass["status"], xpass["message"]) == ("passed", "xpassed", "fixed already")
+    strict = tests["test_xpass_strict"]["call"]
+    assert (strict["outcome"], strict["status"]) == ("failed", "failed")
+    assert strict["longrepr"] == strict["message"] == "[XPASS(strict)] must fail"
+
+    passed = tests["test_pass"]
+    assert [passed[when]["status"] for when in ("setup", "call", "teardown")] == ["", "passed", ""]
+    assert all(passed[when]["longrepr"] == passed[when]["message"] == "" for when in ("setup", "call", "teardown"))
+    assert all(result["start"] and result["finished"] for result in results.values())
+
+
+def test_collected_items_describe_each_test(tmp_path):
+    write_suite(tmp_path, {"pkg/test_outcomes.py": OUTCOMES})
+    worker = Worker(tmp_path, ["-p", "no:cacheprovider"])
+    collected = worker.start()
+    worker.close()
+    assert collected["rootdir"] == str(tmp_path)
+    items = {item["nodeid"]: item for item in collected["items"]}
+    assert list(items)[0] == "pkg/test_outcomes.py::test_pass"
+    in_class = items["pkg/test_outcomes.py::TestGroup::test_in_class"]
+    assert (in_class["file"], in_class["cls"], in_class["line"], in_class["markers"]) == (
+        "pkg/test_outcomes.py",
+        "TestGroup",
+        36,
+        ["slow"],
+    )
+    assert items["pkg/test_outcomes.py::test_xfail"]["markers"] == ["xfail"]
+    assert items["pkg/test_outcomes.py::test_pass"]["cls"] == ""
+    nodeids = "\n".join(item["nodeid"] for item in collected["items"])
+    assert collected["hash"] == hashlib.sha256(nodeids.encode()).hexdigest()
+
+
+def test_setup_and_teardown_errors_are_errors(tmp_path):
+    write_suite(tmp_path, {"test_errors.py": ERRORS})
+    collected, results, _ = Worker(tmp_path, ["-p", "no:cacheprovider"]).run_all()
+    tests = by_name(collected, results)
+
+    setup = tests["test_setup_error"]["setup"]
+    assert (setup["outcome"], setup["status"]) == ("failed", "error")
+    assert setup["message"] == "RuntimeError: setup exploded"
+    assert "call" not in tests["test_setup_error"]
+
+    teardown = tests["test_teardown_error"]
+    assert teardown["call"]["status"] == "passed"
+    assert (teardown["teardown"]["outcome"], teardown["teardown"]["status"]) == ("failed", "error")
+    assert teardown["teardown"]["message"] == "ValueError: teardown exploded"
+
+    both = tests["test_fail_and_teardown_error"]
+    assert both["call"]["status"] == "failed" and both["teardown"]["status"] == "error"
+
+
+def test_durations_are_measured(tmp_path):
+    write_suite(tmp_path, {"test_slow.py": "import time\ndef test_nap():\n    time.sleep(0.2)\n"})
+    _, results, _ = Worker(tmp_path, ["-p", "no:cacheprovider"]).run_all()
+    assert 0.2 <= results[0]["call"]["duration"] < 5
+
+
+def test_user_arguments_select_tests(tmp_path):
+    write_suite(tmp_path, {"test_outcomes.py": OUTCOMES})
+    worker = Worker(tmp_path, ["-p", "no:cacheprovider", "-k", "xpass and not strict", "-m", "not slow"])
+    collected = worker.start()
+    worker.close()
+    assert [item["nodeid"] for item in collected["items"]] == ["test_outcomes.py::test_xpass"]
+
+
+def test_two_workers_report_the_same_hash(tmp_path):
+    write_suite(tmp_path, {"test_outcomes.py": OUTCOMES, "test_errors.py": ERRORS})
+    first = Worker(tmp_path, ["-p", "no:cacheprovider"])
+    second = Worker(tmp_path, ["-p", "no:cacheprovider"])
+    try:
+        one, two = first.start(), second.start()
+    finally:
+        first.close()
+        second.close()
+    assert one["hash"] == two["hash"]
+    assert one["items"] == two["items"] and len(one["items"]) == 13

@@ -1,0 +1,109 @@
+"""The worker protocol's message shapes (PROTOCOL.md, "Worker protocol"), for the tests.
+
+check_worker_message()/check_command() raise AssertionError when a decoded message does
+not have exactly the documented fields with the documented types.
+"""
+
+import re
+
+_INT = int
+_NUMBER = (int, float)
+_STR = str
+
+STATUSES = {"passed", "failed", "skipped", "xfailed", "xpassed", "error", ""}
+OUTCOMES = {"passed", "failed", "skipped"}
+PHASES = {"setup", "call", "teardown"}
+
+# type -> {field: type}; every field is required, optional ones are listed separately.
+WORKER_MESSAGES = {
+    "hello": {"protocol": _INT, "pid": _INT, "python": _STR, "pytest": _STR},
+    "fatal": {"message": _STR},
+    "collected": {"rootdir": _STR, "hash": _STR, "items": list, "errors": list, "skips": list},
+    "start": {"index": _INT},
+    "report": {
+        "index": _INT,
+        "when": _STR,
+        "outcome": _STR,
+        "status": _STR,
+        "duration": _NUMBER,
+        "longrepr": _STR,
+        "message": _STR,
+        "sections": list,
+    },
+    "finished": {"index": _INT},
+    "cancelled": {"indices": list},
+    "bye": {"exitstatus": _INT},
+}
+WORKER_OPTIONAL = {"hello": {"features": list}}
+
+COMMANDS = {"run": {"indices": list}, "cancel": {"indices": list}, "shutdown": {}}
+
+ITEM = {"nodeid": _STR, "file": _STR, "cls": _STR, "line": _INT, "markers": list}
+ERROR = {"nodeid": _STR, "longrepr": _STR}
+SKIP = {"nodeid": _STR, "file": _STR, "line": _INT, "reason": _STR}
+
+
+def _check_fields(value, fields, optional, what):
+    assert isinstance(value, dict), "%s is not an object: %r" % (what, value)
+    keys = set(value) - {"type"}
+    assert set(fields) <= keys, "%s lacks %s" % (what, sorted(set(fields) - keys))
+    extra = keys - set(fields) - set(optional)
+    assert not extra, "%s has undocumented fields %s" % (what, sorted(extra))
+    for name, kind in {**fields, **optional}.items():
+        if name in value:
+            field = value[name]
+            assert isinstance(field, kind) and not isinstance(field, bool), "%s.%s has type %s" % (
+                what,
+                name,
+                type(field).__name__,
+            )
+
+
+def _check_index(value, what):
+    assert type(value) is int and value >= 0, "%s: bad index %r" % (what, value)
+
+
+def check_worker_message(message):
+    assert isinstance(message, dict) and isinstance(message.get("type"), str), message
+    kind = message["type"]
+    assert kind in WORKER_MESSAGES, "unknown worker message type %r" % kind
+    _check_fields(message, WORKER_MESSAGES[kind], WORKER_OPTIONAL.get(kind, {}), kind)
+    if kind == "hello":
+        assert message["protocol"] == 1
+        assert re.fullmatch(r"\d+\.\d+\.\d+", message["python"])
+        assert all(isinstance(feature, str) for feature in message.get("features", []))
+    elif kind == "collected":
+        assert re.fullmatch(r"[0-9a-f]{64}", message["hash"]), message["hash"]
+        for item in message["items"]:
+            _check_fields(item, ITEM, {}, "collected.items[]")
+            assert item["line"] >= 0 and all(isinstance(marker, str) for marker in item["markers"])
+            assert "\\" not in item["file"]
+        for error in message["errors"]:
+            _check_fields(error, ERROR, {}, "collected.errors[]")
+        for skip in message["skips"]:
+            _check_fields(skip, SKIP, {}, "collected.skips[]")
+            assert skip["line"] >= 0
+    elif kind in ("start", "finished"):
+        _check_index(message["index"], kind)
+    elif kind == "report":
+        _check_index(message["index"], kind)
+        assert message["when"] in PHASES, message["when"]
+        assert message["outcome"] in OUTCOMES, message["outcome"]
+        assert message["status"] in STATUSES, message["status"]
+        assert message["duration"] >= 0
+        assert "\n" not in message["message"], message["message"]
+        for section in message["sections"]:
+            assert isinstance(section, list) and len(section) == 2, section
+            assert all(isinstance(part, str) for part in section), section
+    elif kind == "cancelled":
+        for index in message["indices"]:
+            _check_index(index, kind)
+
+
+def check_command(command):
+    assert isinstance(command, dict) and isinstance(command.get("type"), str), command
+    kind = command["type"]
+    assert kind in COMMANDS, "unknown command type %r" % kind
+    _check_fields(command, COMMANDS[kind], {}, kind)
+    for index in command.get("indices", []):
+        _check_index(index, kind)
