@@ -25,6 +25,8 @@ enum class GroupBy { none, file, cls };
 // Seconds per test (indexed like collection.items): the recorded duration; else
 // the mean of its file's recorded tests; else the median of all recorded tests
 // in the collection; else k_default_estimate. Entries for unknown node ids are ignored.
+// (Planning itself works on whole microseconds, at least 1 per test, so sums are
+// exact in any order and tests recorded as 0 s still spread by count.)
 inline constexpr double k_default_estimate = 0.1;
 [[nodiscard]] std::vector<double> estimate_durations(const Collection& collection,
                                                      const Durations& durations);
@@ -36,9 +38,12 @@ struct WorkUnit {
   std::string group;      // "pkg/test_a.py" or "pkg/test_a.py::TestX"; "" for group-by none
 };
 
-// Units for a dynamic queue fed to `slots` workers, longest first. Groups stay whole
-// (module/class fixtures set up once) unless a group is big enough to hurt the tail;
-// then it is cut into consecutive chunks.
+// Units for a dynamic queue fed to `slots` workers, longest first (ties: lower first
+// test index). Groups stay whole (module/class fixtures set up once) unless a group
+// exceeds total / (slots * 4), a quarter of one worker's fair share: then it is cut
+// into consecutive chunks of about equal estimate (never with one slot: no tail). With GroupBy::none, consecutive
+// tests are batched up to max(50 ms, total / (slots * 16)) to save round-trips.
+// `selection` may be in any order; duplicates and out-of-range indices are dropped.
 [[nodiscard]] std::vector<WorkUnit> make_units(const Collection& collection,
                                                std::span<const TestIndex> selection,
                                                const std::vector<double>& estimates,
@@ -50,6 +55,18 @@ struct Shard {
 };
 
 // N static shards by longest-processing-time first onto the least-loaded shard.
+//
+// Rule: pieces (groups, see GroupBy) are placed longest first (ties: lower first
+// test index) onto the least-loaded shard (ties: lower shard index). A group larger
+// than the ideal load (total / N) is first cut into consecutive chunks of at most
+// that size. If the plan's max/mean still exceeds k_shard_balance_target, the cut
+// limit is halved (ideal/2, ideal/4, ... ideal/k_max_split_divisor) and the plan
+// redone; the first plan within target is kept, else the one with the lowest max.
+// So groups stay whole whenever that balances, and are cut only as much as needed.
+// Each shard lists its tests in collection order; with more shards than tests some
+// are empty. total_shards < 1 is treated as 1.
+inline constexpr double k_shard_balance_target = 1.05;
+inline constexpr long long k_max_split_divisor = 32;
 [[nodiscard]] std::vector<Shard> plan_shards(const Collection& collection,
                                              const std::vector<double>& estimates,
                                              GroupBy group_by, int total_shards);
