@@ -1,0 +1,236 @@
+"""Commands, the end of a worker's life, and what it does when things go wrong."""
+
+import importlib.util
+import os
+import subprocess
+import time
+
+import pytest
+
+from drover_worker.__main__ import USAGE
+from worker_harness import PYTHON, WORKER_PATH, Worker, write_suite
+
+SIMPLE = '''
+import os, pytest, time
+
+def test_0():
+    pass
+
+def test_1():
+    pass
+
+def test_2(tmp_path):
+    open("tmp-path.txt", "w").write(str(tmp_path))
+
+def test_3():
+    assert False
+
+def test_4():
+    pass
+'''
+
+
+def simple_worker(tmp_path, pytest_args=(), **kwargs):
+    write_suite(tmp_path, {"test_simple.py": SIMPLE})
+    return Worker(tmp_path, ["-p", "no:cacheprovider", *pytest_args], **kwargs)
+
+
+def test_hello_comes_first(tmp_path):
+    worker = simple_worker(tmp_path)
+    hello = worker.expect("hello")
+    worker.close()
+    assert hello["pid"] == worker.process.pid
+    assert hello["pytest"] == pytest.__version__
+    assert "cancel" in hello["features"]
+
+
+def test_cancel_drops_queued_tests_but_never_a_committed_head(tmp_path):
+    worker = simple_worker(tmp_path)
+    worker.start()
+    # One write: the worker reads both commands before it runs anything.
+    worker.send_raw(b'{"type":"run","indices":[0]}\n{"type":"cancel","indices":[0,4]}\n')
+    assert worker.expect("cancelled")["indices"] == [0]  # not committed yet: can go
+    worker.send_raw(b'{"type":"run","indices":[1,2,3,4]}\n{"type":"cancel","indices":[3]}\n')
+    assert worker.expect("cancelled")["indices"] == [3]
+    messages = worker.until("finished") + worker.until("finished")
+    assert [m["index"] for m in messages if m["type"] == "start"] == [1, 2]
+    # 4 was test 2's nextitem: pytest kept its fixtures for it, so it must run.
+    worker.send({"type": "cancel", "indices": [4]})
+    assert worker.expect("cancelled")["indices"] == []
+    worker.shutdown()
+    messages = worker.until("bye")
+    assert [m["index"] for m in messages if m["type"] == "start"] == [4]
+    assert worker.wait() == 0
+
+
+def test_maxfail_and_exitfirst_do_not_stop_the_worker(tmp_path):
+    worker = simple_worker(tmp_path, ["-x", "--maxfail=1"])
+    _, results, bye = worker.run_all(order=[3, 0, 1])
+    assert [results[i]["call"]["status"] for i in (3, 0, 1)] == ["failed", "passed", "passed"]
+    assert bye["exitstatus"] == 1
+
+
+def test_basetemp_is_per_worker_unless_the_user_sets_one(tmp_path):
+    mine = tmp_path / "worker-tmp"
+    simple_worker(tmp_path, worker_args=["--basetemp", str(mine)]).run_all(order=[2])
+    assert (tmp_path / "tmp-path.txt").read_text().startswith(str(mine) + os.sep)
+    user = tmp_path / "user-tmp"
+    simple_worker(tmp_path, ["--basetemp", str(user)], worker_args=["--basetemp", str(mine)]).run_all(order=[2])
+    assert (tmp_path / "tmp-path.txt").read_text().startswith(str(user) + os.sep)
+
+
+def test_eof_on_the_command_pipe_stops_without_running_more(tmp_path):
+    worker = simple_worker(tmp_path)
+    worker.start()
+    worker.run([0, 1, 2])
+    worker.until("finished")
+    worker.until("finished")
+    started = time.monotonic()
+    worker.close_input()  # the agent died with test 2 still queued
+    rest = worker.drain()
+    assert worker.wait() == 2
+    assert time.monotonic() - started < 10
+    assert [m for m in rest if m["type"] == "start"] == []
+
+
+@pytest.mark.parametrize(
+    "line, error",
+    [
+        (b"this is not json\n", "malformed command 'this is not json'"),
+        (b"[1, 2]\n", "malformed command '[1, 2]': not an object"),
+        (b'{"type": "explode"}\n', "unknown command type 'explode'"),
+        (b'{"type": "run", "indices": [0, 99]}\n', "bad run command: index 99 out of range (5 tests collected)"),
+        (b'{"type": "run", "indices": [true]}\n', "bad run command: index True is not an integer"),
+        (b'{"type": "run"}\n', 'bad run command: "indices" is not a list'),
+    ],
+)
+def test_a_malformed_command_is_fatal(tmp_path, line, error):
+    worker = simple_worker(tmp_path)
+    worker.start()
+    worker.send_raw(line)
+    fatal = worker.expect("fatal")
+    assert fatal["message"].startswith(error), fatal["message"]
+    assert worker.drain() == []
+    assert worker.wait() == 3
+
+
+def test_timeout_dumps_the_stack_and_exits(tmp_path):
+    write_suite(tmp_path, {"test_hang.py": "import time\ndef test_fast():\n    pass\ndef test_hang():\n    time.sleep(60)\n"})
+    worker = Worker(tmp_path, ["-p", "no:cacheprovider"], worker_args=["--timeout", "1"])
+    worker.start()
+    worker.run([0, 1])
+    worker.shutdown()
+    started = time.monotonic()
+    messages = worker.drain()
+    status = worker.wait()
+    assert time.monotonic() - started < 30
+    assert status != 0
+    assert [m["index"] for m in messages if m["type"] == "start"] == [0, 1]
+    assert [m["index"] for m in messages if m["type"] == "finished"] == [0]
+    stderr = worker.stderr()
+    assert "Timeout (0:00:01)!" in stderr
+    assert 'test_hang.py", line 5 in test_hang' in stderr
+
+
+def test_pytest_exit_in_a_test_is_reported(tmp_path):
+    write_suite(tmp_path, {"test_exit.py": "import pytest\ndef test_a():\n    pytest.exit('enough')\ndef test_b():\n    pass\n"})
+    worker = Worker(tmp_path, ["-p", "no:cacheprovider"])
+    worker.start()
+    worker.run([0, 1])
+    messages = worker.drain()
+    assert messages[-1] == {"type": "fatal", "message": "pytest was interrupted: _pytest.outcomes.Exit: enough"}
+    assert worker.wait() == 2
+
+
+def test_collection_errors_and_module_skips_are_reported_not_fatal(tmp_path):
+    write_suite(
+        tmp_path,
+        {
+            "test_broken.py": "import no_such_module_here\n",
+            "test_syntax.py": "def test_x(:\n",
+            "sub/test_skipped.py": "import pytest\n\npytest.skip('no database', allow_module_level=True)\n",
+            "test_fine.py": "def test_fine():\n    pass\n",
+        },
+    )
+    worker = Worker(tmp_path, ["-p", "no:cacheprovider"])
+    collected, results, bye = worker.run_all()
+    assert [item["nodeid"] for item in collected["items"]] == ["test_fine.py::test_fine"]
+    assert results[0]["call"]["status"] == "passed"
+    errors = {error["nodeid"]: error["longrepr"] for error in collected["errors"]}
+    assert sorted(errors) == ["test_broken.py", "test_syntax.py"]
+    assert "ModuleNotFoundError: No module named 'no_such_module_here'" in errors["test_broken.py"]
+    assert "SyntaxError" in errors["test_syntax.py"]
+    assert collected["skips"] == [
+        {"nodeid": "sub/test_skipped.py", "file": "sub/test_skipped.py", "line": 3, "reason": "Skipped: no database"}
+    ]
+    assert bye["exitstatus"] == 1  # pytest counts collection errors as failures
+    # pytest itself still prints the errors and the skip summary on the worker's stdout.
+    assert "ERROR collecting test_broken.py" in worker.stdout()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("xdist") is None, reason="pytest-xdist is not installed")
+def test_xdist_numprocesses_in_addopts_is_ignored(tmp_path):
+    write_suite(
+        tmp_path,
+        {
+            "pytest.ini": "[pytest]\naddopts = -n 2 --dist loadfile\n",
+            "test_where.py": "import os\ndef test_where(worker_id):\n    open('where.txt', 'w').write('%d %s' % (os.getpid(), worker_id))\n",
+        },
+    )
+    worker = Worker(tmp_path, ["-p", "no:cacheprovider"])
+    _, results, _ = worker.run_all()
+    assert results[0]["call"]["status"] == "passed"
+    assert (tmp_path / "where.txt").read_text() == "%d master" % worker.process.pid
+
+
+def test_unknown_pytest_option_exits_with_pytests_usage_error(tmp_path):
+    worker = simple_worker(tmp_path, ["--no-such-option"])
+    worker.expect("hello")
+    assert worker.drain() == []
+    assert worker.wait() == 4
+    assert "error: unrecognized arguments: --no-such-option" in worker.stderr()
+
+
+def test_missing_path_exits_with_pytests_usage_error(tmp_path):
+    worker = simple_worker(tmp_path, ["does_not_exist.py"])
+    worker.expect("hello")
+    assert worker.drain() == []
+    assert worker.wait() == 4
+    assert "ERROR: file or directory not found: does_not_exist.py" in worker.stderr()
+
+
+def test_missing_pytest_is_fatal(tmp_path):
+    # -S leaves out site-packages, and with them pytest; PYTHONPATH still finds the worker.
+    worker = simple_worker(tmp_path, python_args=["-S"])
+    fatal = worker.expect("fatal")
+    assert worker.wait() == 3
+    expected = "pytest is not installed for %s (No module named 'pytest')" % worker.process.args[0]
+    assert fatal["message"] == expected
+    assert worker.stderr() == "drover_worker: %s\n" % expected
+
+
+@pytest.mark.parametrize(
+    "worker_args, error",
+    [
+        (["--timeout", "soon"], "bad value for --timeout: 'soon'"),
+        (["--timeout=-1"], "bad value for --timeout: '-1'"),
+        (["--frobnicate"], "unknown option '--frobnicate'"),
+    ],
+)
+def test_bad_worker_command_line_is_fatal(tmp_path, worker_args, error):
+    worker = Worker(tmp_path, worker_args=worker_args)
+    fatal = worker.expect("fatal")
+    assert worker.wait() == 3
+    assert fatal["message"] == error + "\n" + USAGE
+    assert worker.stderr() == "drover_worker: %s\n" % fatal["message"]
+
+
+def test_worker_without_pipes_explains_itself():
+    done = subprocess.run(
+        [PYTHON, "-m", "drover_worker", "--in-fd", "7", "--"],
+        env={**os.environ, "PYTHONPATH": WORKER_PATH},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 3
+    assert done.stderr == "drover_worker: --in-fd and --out-fd are required\n%s\n" % USAGE
