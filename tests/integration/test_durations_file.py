@@ -1,0 +1,44 @@
+"""After every run the durations history (pytest-split's .test_durations:
+JSON node id -> seconds) covers every test that ran."""
+from __future__ import annotations
+
+import json
+
+import drover_helpers as h
+
+
+def _check_covers(durations: dict, nodeids: list[str]) -> None:
+    missing = [n for n in nodeids if n not in durations]
+    assert not missing, f"{len(missing)} tests missing from durations, e.g. {missing[:5]}"
+    assert all(isinstance(v, (int, float)) and v >= 0 for v in durations.values())
+
+
+def test_rootdir_durations_written(drover, copy_suite):
+    suite = copy_suite("outcomes")
+    nodeids = h.collect_nodeids(suite)
+    result = h.run_drover(suite, "-n", "2")
+    assert result.rc == 1, result.describe()
+    _check_covers(h.read_durations(suite / ".test_durations"), nodeids)
+
+
+def test_durations_reflect_sleeps(drover, copy_suite):
+    suite = copy_suite("failfast")
+    result = h.run_drover(suite, "-n", "2", "test_failfast.py::test_slow_tail")
+    assert result.rc == 0, result.describe()
+    durations = h.read_durations(suite / ".test_durations")
+    slow = [v for k, v in durations.items() if "test_slow_tail" in k]
+    assert len(slow) == 40 and all(0.15 <= v <= 5 for v in slow), slow
+
+
+def test_durations_option_writes_given_file_and_keeps_history(drover, copy_suite, tmp_path):
+    suite = copy_suite("collect_error")
+    target = tmp_path / "history" / "durations.json"
+    target.parent.mkdir()
+    target.write_text(json.dumps({"test_good_two.py::test_two": 0.5, "gone.py::test_old": 1.25}))
+    result = h.run_drover(suite, "-n", "2", "--durations", str(target), "test_good_one.py", "test_good_two.py")
+    assert result.rc == 0, result.describe()
+    durations = h.read_durations(target)
+    _check_covers(durations, h.collect_nodeids(suite, "test_good_one.py", "test_good_two.py"))
+    # Updated, not replaced: the entry of a test that did not run is kept.
+    assert durations.get("gone.py::test_old") == 1.25
+    assert durations["test_good_two.py::test_two"] != 0.5

@@ -1,0 +1,113 @@
+"""pytest's exit codes and one-line errors: all passed (0), failures (1),
+collection errors (2), usage errors (4), nothing collected (5), and a clear
+error when the interpreter cannot run pytest."""
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+import drover_helpers as h
+
+
+def _assert_one_line_error(result: h.RunResult) -> None:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected a one-line error\n{result.describe()}"
+    assert "terminate called" not in result.output and "Traceback" not in result.output
+
+
+def test_all_passed_is_0_with_both_counts(drover, copy_suite):
+    suite = copy_suite("outcomes")
+    result = h.run_drover(suite, "-n", "2", "pkg_a")
+    assert result.rc == 0, result.describe()
+    assert h.summary_line(result.stdout).startswith("0 failed, 2 passed in "), result.describe()
+
+
+def test_no_tests_is_5(drover, copy_suite):
+    suite = copy_suite("empty")
+    pytest_rc = h.run_pytest(suite).rc
+    result = h.run_drover(suite, "-n", "2")
+    assert pytest_rc == 5
+    assert result.rc == 5, result.describe()
+    assert h.wait_no_processes_in(suite) == []
+
+
+def test_deselecting_everything_is_5(drover, copy_suite):
+    suite = copy_suite("collect_error")
+    result = h.run_drover(suite, "-n", "2", "test_good_one.py", "-k", "no_such_test")
+    assert result.rc == 5, result.describe()
+
+
+def test_collection_error_is_2_and_runs_nothing(drover, copy_suite, tmp_path):
+    suite = copy_suite("collect_error")
+    expected = h.run_pytest(copy_suite("collect_error"))
+    result = h.run_drover(suite, "-n", "2", "--junitxml", str(tmp_path / "r.xml"))
+    assert expected.rc == 2
+    assert result.rc == 2, result.describe()
+    assert "test_broken.py" in result.output
+    assert h.summary_counts(result.stdout) == h.summary_counts(expected.stdout), result.describe()
+    errors = [c for c in h.parse_junit(tmp_path / "r.xml").cases if c.outcome == "error"]
+    assert [c.name for c in errors] == ["test_broken"]
+
+
+def test_continue_on_collection_errors_runs_the_rest(drover, copy_suite, tmp_path):
+    expected = h.run_pytest(copy_suite("collect_error"), "--continue-on-collection-errors",
+                            "--junitxml", str(tmp_path / "p.xml"))
+    result = h.run_drover(copy_suite("collect_error"), "-n", "2", "--junitxml", str(tmp_path / "d.xml"),
+                          "--", "--continue-on-collection-errors")
+    assert result.rc == expected.rc == 1, result.describe()
+    assert h.summary_counts(result.stdout) == h.summary_counts(expected.stdout), result.describe()
+    diff = h.multiset_diff(h.parse_junit(tmp_path / "p.xml").outcome_multiset(),
+                           h.parse_junit(tmp_path / "d.xml").outcome_multiset())
+    assert not diff, diff
+
+
+@pytest.mark.parametrize("args", [
+    ["--no-such-flag"],
+    ["-n", "zero"],
+    ["-n", "-3"],
+    ["--maxfail", "many"],
+    ["--timeout", "soon"],
+    ["--shard=3", "--total-shards=3"],
+    ["--shard=0"],
+], ids=["unknown-flag", "n-word", "n-negative", "maxfail-word", "timeout-word", "shard-out-of-range",
+        "shard-without-total"])
+def test_bad_flags_are_usage_errors(drover, copy_suite, args):
+    suite = copy_suite("collect_error")
+    result = h.run_drover(suite, *args, timeout=30)
+    assert result.rc == 4, result.describe()
+    _assert_one_line_error(result)
+    assert h.wait_no_processes_in(suite) == []
+
+
+def test_interpreter_that_does_not_exist(drover, copy_suite):
+    suite = copy_suite("collect_error")
+    missing = str(suite / "no" / "python3")
+    result = h.run_drover(suite, "-n", "2", python=missing, timeout=60)
+    assert result.rc not in (0, 1, 5) and 0 < result.rc < 128, result.describe()
+    assert missing in result.stderr, result.describe()
+    assert "terminate called" not in result.output
+
+
+def test_interpreter_that_fails_immediately(drover, copy_suite):
+    suite = copy_suite("collect_error")
+    result = h.run_drover(suite, "-n", "2", python="/bin/false", timeout=60)
+    assert result.rc not in (0, 1, 5) and 0 < result.rc < 128, result.describe()
+    assert result.stderr.strip(), result.describe()
+    assert "terminate called" not in result.output
+    assert h.wait_no_processes_in(suite) == []
+
+
+def test_interpreter_without_pytest(drover, copy_suite, tmp_path):
+    # A real Python that cannot import pytest: -S drops site-packages.
+    fake = tmp_path / "python-without-pytest"
+    fake.write_text(f"#!/bin/sh\nexec {h.PY} -S \"$@\"\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    assert os.system(f"{fake} -c 'import pytest' 2>/dev/null") != 0
+    suite = copy_suite("collect_error")
+    result = h.run_drover(suite, "-n", "2", python=str(fake), timeout=60)
+    assert result.rc not in (0, 1, 5) and 0 < result.rc < 128, result.describe()
+    assert "pytest" in result.stderr, result.describe()
+    assert "terminate called" not in result.output
+    assert h.wait_no_processes_in(suite) == []

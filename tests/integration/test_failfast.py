@@ -1,0 +1,35 @@
+"""-x and --maxfail stop scheduling at the first (N-th) failure and report what ran."""
+from __future__ import annotations
+
+import pytest
+
+import drover_helpers as h
+
+
+@pytest.mark.parametrize("args,failures", [(["-x"], 1), (["--maxfail", "2"], 2), (["--maxfail=2"], 2)],
+                         ids=["x", "maxfail-2", "maxfail-equals"])
+def test_stops_early(drover, copy_suite, tmp_path, args, failures):
+    suite = copy_suite("failfast")
+    collected = h.collect_nodeids(suite)
+    result = h.run_drover(suite, "-n", "2", "--junitxml", str(tmp_path / "r.xml"), *args)
+    assert result.rc == 1, result.describe()
+    counts = h.summary_counts(result.stdout)
+    assert counts["failed"] >= failures, result.describe()
+    ran = counts["failed"] + counts["passed"]
+    # The slow tail (40 tests of 0.2 s) is not scheduled; only what was already
+    # in flight on the two workers may still finish.
+    assert ran <= 4 + 6, result.describe()
+    assert result.seconds < 0.2 * 40 / 2
+    junit = h.parse_junit(tmp_path / "r.xml")
+    ran_cases = [c for c in junit.cases if c.outcome in ("passed", "failure")]
+    assert len(ran_cases) == ran
+    assert len(junit.cases) <= len(collected)
+    assert h.wait_no_processes_in(suite) == []
+
+
+def test_without_x_runs_everything(drover, copy_suite):
+    suite = copy_suite("failfast")
+    result = h.run_drover(suite, "-n", "2")
+    assert result.rc == 1, result.describe()
+    counts = h.summary_counts(result.stdout)
+    assert (counts["failed"], counts["passed"]) == (2, 42), result.describe()

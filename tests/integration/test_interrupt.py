@@ -1,0 +1,51 @@
+"""Interrupting drover (Ctrl-C, SIGTERM) ends the run like pytest (exit code 2
+for Ctrl-C) and leaves no worker process behind."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import pytest
+
+import drover_helpers as h
+
+
+def _start(suite, *args):
+    return subprocess.Popen(h.drover_command("-n", "2", *args), cwd=suite, env=h.clean_env(),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def _wait_for_workers(suite, proc, count=2, limit=30.0):
+    """Until `count` processes besides drover run inside the suite (the workers)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        others = [p for p, _ in h.processes_in(suite) if p != proc.pid]
+        if len(others) >= count:
+            return
+        assert proc.poll() is None, "drover exited before its workers started"
+        time.sleep(0.05)
+    pytest.fail("workers did not start")
+
+
+@pytest.mark.parametrize("sig,expected_rc", [(signal.SIGINT, 2), (signal.SIGTERM, None)],
+                         ids=["sigint", "sigterm"])
+def test_interrupt_leaves_no_workers(drover, copy_suite, sig, expected_rc):
+    suite = copy_suite("failfast")
+    proc = _start(suite, "test_failfast.py::test_slow_tail")
+    try:
+        _wait_for_workers(suite, proc)
+        time.sleep(0.5)  # let some tests run
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    if expected_rc is not None:
+        assert proc.returncode == expected_rc, (out.decode()[-2000:], err.decode()[-2000:])
+        assert "Interrupted" in out.decode() or "KeyboardInterrupt" in out.decode() + err.decode()
+    else:
+        assert proc.returncode != 0
+    assert h.wait_no_processes_in(suite) == []

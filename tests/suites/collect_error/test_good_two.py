@@ -1,0 +1,6 @@
+def test_two():
+    assert True
+
+
+def test_three():
+    assert "b" > "a"

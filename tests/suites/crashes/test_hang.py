@@ -1,0 +1,9 @@
+import time
+
+
+def test_hang_forever():
+    time.sleep(600)
+
+
+def test_after_hang():
+    assert True

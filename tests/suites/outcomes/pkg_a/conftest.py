@@ -1,0 +1,6 @@
+import pytest
+
+
+@pytest.fixture
+def pkg_name():
+    return "a"
