@@ -12,10 +12,12 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -60,18 +62,25 @@ class Scheduler {
   Scheduler(std::vector<common::WorkUnit> units, SchedulerOptions options = {});
 
   void agent_joined(const AgentId& agent, int slots);
-  // Up to `credits` leases for `agent`; none when the queue is empty (or stopped).
+  // Up to `credits` leases for `agent`, one unit each from the queue front; none once
+  // stopped. With the queue empty and speculate_at_tail, a lease may instead copy the
+  // unfinished tests of another agent's oldest lease (each test is copied at most
+  // once); the first result wins and the other copy gets a CancelCommand.
+  // `now` (seconds, any epoch) only orders leases by age.
   [[nodiscard]] std::vector<Command> request_work(const AgentId& agent, int credits, double now);
   // A finished test. The first result for a test wins; duplicates yield nothing.
   [[nodiscard]] std::vector<Command> result(const AgentId& agent, common::TestResult result);
   // Tests of a lease the agent will not run (worker replaced, cancelled): back to the queue front.
   [[nodiscard]] std::vector<Command> hand_back(const AgentId& agent, LeaseId lease,
                                                const std::vector<TestIndex>& tests);
-  // The agent is gone: its unfinished leased tests go back to the queue (or become errors).
+  // The agent is gone: its unfinished leased tests go back to the queue front (unless
+  // another copy still runs), or, lost `max_losses` times, get an error result
+  // "lost with agent <id>". Its results arriving later are still accepted if first.
   [[nodiscard]] std::vector<Command> agent_lost(const AgentId& agent, const std::string& reason);
   // Stop handing out work (-x, --maxfail, Ctrl-C). Leased tests may still report.
   void stop();
-  // Every remaining queued test, never run, gets an error result with `message`.
+  // Every remaining queued test, never run, gets an error result with `message`
+  // (in collection order). Leased tests are untouched: they may still report.
   [[nodiscard]] std::vector<Command> fail_remaining(const std::string& message);
 
   [[nodiscard]] bool stopped() const { return m_stopped; }
@@ -79,17 +88,45 @@ class Scheduler {
   [[nodiscard]] bool done() const;
   [[nodiscard]] size_t queued_tests() const;
   [[nodiscard]] size_t finished_tests() const { return m_finished.size(); }
+  // Tests leased to at least one agent and not finished yet.
+  [[nodiscard]] size_t leased_tests() const;
 
  private:
+  struct LeaseState {
+    Lease lease;
+    std::vector<TestIndex> pending;  // leased tests without a result yet, in lease order
+    double started = 0.0;            // `now` when handed out: the oldest is speculated first
+  };
   struct AgentState {
     int slots = 0;
-    std::map<LeaseId, Lease> leases;
+    std::map<LeaseId, LeaseState> leases;  // only leases with pending tests
+  };
+  struct TestInfo {
+    double estimate = 0.0;  // share of its original unit's estimate
+    size_t group = 0;       // index into m_groups
   };
 
-  std::vector<common::WorkUnit> m_queue;  // front = next to hand out
+  Lease open_lease(const AgentId& agent, AgentState& state, std::vector<TestIndex> tests,
+                   bool speculative, double now);
+  std::optional<Lease> speculative_lease(const AgentId& agent, AgentState& state, double now);
+  // Records the one final result of `test` and cancels every copy not run by `winner`.
+  void finish(TestIndex test, common::TestResult result, const AgentId& winner,
+              std::vector<Command>& commands);
+  void forget(const AgentId& agent, LeaseId lease, TestIndex test);
+  static bool remove_pending(LeaseState& lease, TestIndex test);
+  void drop_holder(TestIndex test, const AgentId& agent, LeaseId lease);
+  void requeue_front(std::vector<TestIndex> tests);
+
+  std::deque<common::WorkUnit> m_queue;  // front = next to hand out; may hold finished tests
+  std::set<TestIndex> m_queued;          // unfinished tests waiting in m_queue
+  std::map<TestIndex, TestInfo> m_tests; // every test of the run
+  std::vector<std::string> m_groups;
   std::map<AgentId, AgentState> m_agents;
+  // Leases holding each unfinished, leased test: more than one only under speculation.
+  std::map<TestIndex, std::set<std::pair<AgentId, LeaseId>>> m_holders;
+  std::set<TestIndex> m_speculated;  // copied once already: never again
   std::set<TestIndex> m_finished;
-  std::map<TestIndex, int> m_losses;
+  std::map<TestIndex, std::vector<AgentId>> m_lost_with;
   SchedulerOptions m_options;
   LeaseId m_next_lease = 1;
   bool m_stopped = false;

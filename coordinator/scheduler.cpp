@@ -1,0 +1,242 @@
+#include "coordinator/scheduler.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace drover::coordinator {
+
+Scheduler::Scheduler(std::vector<common::WorkUnit> units, SchedulerOptions options)
+    : m_options(options) {
+  for (common::WorkUnit& unit : units) {
+    const size_t group = m_groups.size();
+    m_groups.push_back(unit.group);
+    // Per-test share of the unit's estimate: only used to label units that come
+    // back to the queue (hand_back, agent_lost).
+    const double share = unit.tests.empty() ? 0.0 : unit.estimate / static_cast<double>(unit.tests.size());
+    std::vector<TestIndex> fresh;
+    for (TestIndex test : unit.tests) {
+      // A test listed twice (in two units) is queued once: the first listing wins.
+      if (!m_tests.emplace(test, TestInfo{share, group}).second) continue;
+      m_queued.insert(test);
+      fresh.push_back(test);
+    }
+    if (fresh.empty()) continue;
+    unit.tests = std::move(fresh);
+    m_queue.push_back(std::move(unit));
+  }
+}
+
+void Scheduler::agent_joined(const AgentId& agent, int slots) { m_agents[agent].slots = slots; }
+
+std::vector<Command> Scheduler::request_work(const AgentId& agent, int credits, double now) {
+  std::vector<Command> commands;
+  AgentState& state = m_agents[agent];  // an agent that never said hello joins implicitly
+  if (m_stopped) return commands;
+
+  while (credits > 0 && !m_queue.empty()) {
+    common::WorkUnit unit = std::move(m_queue.front());
+    m_queue.pop_front();
+    // Tests may have finished while queued (a late result from a lost agent).
+    std::vector<TestIndex> tests;
+    for (TestIndex test : unit.tests) {
+      if (m_queued.erase(test) > 0) tests.push_back(test);
+    }
+    if (tests.empty()) continue;
+    commands.push_back(AssignCommand{open_lease(agent, state, std::move(tests), false, now)});
+    --credits;
+  }
+
+  if (m_options.speculate_at_tail) {
+    while (credits > 0 && m_queue.empty()) {
+      std::optional<Lease> copy = speculative_lease(agent, state, now);
+      if (!copy) break;
+      commands.push_back(AssignCommand{std::move(*copy)});
+      --credits;
+    }
+  }
+  return commands;
+}
+
+std::vector<Command> Scheduler::result(const AgentId& agent, common::TestResult result) {
+  std::vector<Command> commands;
+  const TestIndex test = result.index;
+  if (!m_tests.contains(test)) return commands;  // not part of this run
+  // A late copy (speculation, cancelled or lost agent): finishing the test already
+  // removed it from every lease, so there is nothing left to do.
+  if (m_finished.contains(test)) return commands;
+  finish(test, std::move(result), agent, commands);
+  return commands;
+}
+
+std::vector<Command> Scheduler::hand_back(const AgentId& agent, LeaseId lease,
+                                          const std::vector<TestIndex>& tests) {
+  std::vector<Command> commands;
+  auto agent_it = m_agents.find(agent);
+  if (agent_it == m_agents.end()) return commands;
+  auto lease_it = agent_it->second.leases.find(lease);
+  if (lease_it == agent_it->second.leases.end()) return commands;
+
+  std::vector<TestIndex> requeue;
+  for (TestIndex test : tests) {
+    if (!remove_pending(lease_it->second, test)) continue;
+    drop_holder(test, agent, lease);
+    if (!m_finished.contains(test) && !m_holders.contains(test)) requeue.push_back(test);
+  }
+  if (lease_it->second.pending.empty()) agent_it->second.leases.erase(lease_it);
+  requeue_front(std::move(requeue));
+  return commands;
+}
+
+std::vector<Command> Scheduler::agent_lost(const AgentId& agent, const std::string& reason) {
+  std::vector<Command> commands;
+  auto agent_it = m_agents.find(agent);
+  if (agent_it == m_agents.end()) return commands;
+  std::map<LeaseId, LeaseState> leases = std::move(agent_it->second.leases);
+  m_agents.erase(agent_it);
+
+  // Requeued leases go to the front in their original order: oldest lease first.
+  std::vector<std::vector<TestIndex>> requeue;
+  for (auto& [id, lease] : leases) {
+    std::vector<TestIndex> back;
+    for (TestIndex test : lease.pending) {
+      drop_holder(test, agent, id);
+      if (m_finished.contains(test)) continue;
+      std::vector<AgentId>& lost_with = m_lost_with[test];
+      lost_with.push_back(agent);
+      if (static_cast<int>(lost_with.size()) >= m_options.max_losses) {
+        std::string message = "lost with agent " + agent;
+        std::string longrepr = "drover: test lost with " + std::to_string(lost_with.size()) +
+                               " agents (";
+        for (size_t i = 0; i < lost_with.size(); ++i) {
+          longrepr += (i > 0 ? ", " : "") + lost_with[i];
+        }
+        longrepr += "); last: " + reason;
+        finish(test,
+               common::synthetic_result(test, common::Status::error, std::move(message),
+                                        std::move(longrepr), agent),
+               agent, commands);
+      } else if (!m_holders.contains(test)) {
+        back.push_back(test);  // no other copy is running: it must run again
+      }
+    }
+    requeue.push_back(std::move(back));
+  }
+  for (auto it = requeue.rbegin(); it != requeue.rend(); ++it) requeue_front(std::move(*it));
+  return commands;
+}
+
+void Scheduler::stop() { m_stopped = true; }
+
+std::vector<Command> Scheduler::fail_remaining(const std::string& message) {
+  std::vector<Command> commands;
+  // m_queued is ordered: errors come out in collection order.
+  const std::set<TestIndex> queued = std::move(m_queued);
+  m_queued.clear();
+  m_queue.clear();
+  for (TestIndex test : queued) {
+    m_finished.insert(test);
+    commands.push_back(FinalCommand{common::synthetic_result(test, common::Status::error, message, message)});
+  }
+  return commands;
+}
+
+bool Scheduler::done() const { return m_queued.empty() && m_holders.empty(); }
+
+size_t Scheduler::queued_tests() const { return m_queued.size(); }
+
+size_t Scheduler::leased_tests() const { return m_holders.size(); }
+
+// --- internals -------------------------------------------------------------
+
+Lease Scheduler::open_lease(const AgentId& agent, AgentState& state, std::vector<TestIndex> tests,
+                            bool speculative, double now) {
+  Lease lease{m_next_lease++, agent, std::move(tests), speculative};
+  for (TestIndex test : lease.tests) m_holders[test].emplace(agent, lease.id);
+  state.leases.emplace(lease.id, LeaseState{lease, lease.tests, now});
+  return lease;
+}
+
+std::optional<Lease> Scheduler::speculative_lease(const AgentId& agent, AgentState& state,
+                                                  double now) {
+  // The straggler: the oldest lease (earliest start, then lowest id) of another
+  // agent that still has tests never copied. Its remaining tests are copied whole:
+  // which of them already started is unknown here.
+  const LeaseState* oldest = nullptr;
+  for (const auto& [other, other_state] : m_agents) {
+    if (other == agent) continue;
+    for (const auto& [id, lease] : other_state.leases) {
+      const bool eligible = std::any_of(lease.pending.begin(), lease.pending.end(),
+                                        [&](TestIndex t) { return !m_speculated.contains(t); });
+      if (!eligible) continue;
+      if (oldest == nullptr || lease.started < oldest->started ||
+          (lease.started == oldest->started && lease.lease.id < oldest->lease.id)) {
+        oldest = &lease;
+      }
+    }
+  }
+  if (oldest == nullptr) return std::nullopt;
+  std::vector<TestIndex> tests;
+  for (TestIndex test : oldest->pending) {
+    if (m_speculated.insert(test).second) tests.push_back(test);
+  }
+  return open_lease(agent, state, std::move(tests), true, now);
+}
+
+void Scheduler::finish(TestIndex test, common::TestResult result, const AgentId& winner,
+                       std::vector<Command>& commands) {
+  m_finished.insert(test);
+  m_queued.erase(test);
+  result.index = test;
+  commands.push_back(FinalCommand{std::move(result)});
+  auto holders = m_holders.find(test);
+  if (holders == m_holders.end()) return;
+  const std::set<std::pair<AgentId, LeaseId>> copies = std::move(holders->second);
+  m_holders.erase(holders);
+  for (const auto& [agent, lease] : copies) {
+    forget(agent, lease, test);
+    // The winner's own copy simply ended; every other copy is cancelled.
+    if (agent != winner) commands.push_back(CancelCommand{agent, {test}});
+  }
+}
+
+void Scheduler::forget(const AgentId& agent, LeaseId lease, TestIndex test) {
+  auto agent_it = m_agents.find(agent);
+  if (agent_it == m_agents.end()) return;
+  auto lease_it = agent_it->second.leases.find(lease);
+  if (lease_it == agent_it->second.leases.end()) return;
+  remove_pending(lease_it->second, test);
+  if (lease_it->second.pending.empty()) agent_it->second.leases.erase(lease_it);
+}
+
+bool Scheduler::remove_pending(LeaseState& lease, TestIndex test) {
+  auto it = std::find(lease.pending.begin(), lease.pending.end(), test);
+  if (it == lease.pending.end()) return false;
+  lease.pending.erase(it);
+  return true;
+}
+
+void Scheduler::drop_holder(TestIndex test, const AgentId& agent, LeaseId lease) {
+  auto it = m_holders.find(test);
+  if (it == m_holders.end()) return;
+  it->second.erase({agent, lease});
+  if (it->second.empty()) m_holders.erase(it);
+}
+
+void Scheduler::requeue_front(std::vector<TestIndex> tests) {
+  if (tests.empty()) return;
+  std::sort(tests.begin(), tests.end());  // a unit runs in collection order
+  common::WorkUnit unit;
+  const size_t group = m_tests.at(tests.front()).group;
+  bool same_group = true;
+  for (TestIndex test : tests) {
+    const TestInfo& info = m_tests.at(test);
+    unit.estimate += info.estimate;
+    same_group = same_group && info.group == group;
+    m_queued.insert(test);
+  }
+  if (same_group) unit.group = m_groups[group];
+  unit.tests = std::move(tests);
+  m_queue.push_front(std::move(unit));
+}
+
+}  // namespace drover::coordinator

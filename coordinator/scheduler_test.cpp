@@ -1,0 +1,297 @@
+#include "coordinator/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+
+namespace drover::coordinator {
+namespace {
+
+using common::Status;
+using common::TestResult;
+using common::WorkUnit;
+
+WorkUnit unit(std::vector<TestIndex> tests, double estimate = 1.0, std::string group = "g") {
+  return WorkUnit{std::move(tests), estimate, std::move(group)};
+}
+
+TestResult passed(TestIndex index, std::string worker = "gw0") {
+  return common::synthetic_result(index, Status::passed, "", "", std::move(worker));
+}
+
+std::vector<Lease> leases(const std::vector<Command>& commands) {
+  std::vector<Lease> out;
+  for (const Command& c : commands) {
+    if (const auto* assign = std::get_if<AssignCommand>(&c)) out.push_back(assign->lease);
+  }
+  return out;
+}
+
+std::vector<TestResult> finals(const std::vector<Command>& commands) {
+  std::vector<TestResult> out;
+  for (const Command& c : commands) {
+    if (const auto* final = std::get_if<FinalCommand>(&c)) out.push_back(final->result);
+  }
+  return out;
+}
+
+std::vector<CancelCommand> cancels(const std::vector<Command>& commands) {
+  std::vector<CancelCommand> out;
+  for (const Command& c : commands) {
+    if (const auto* cancel = std::get_if<CancelCommand>(&c)) out.push_back(*cancel);
+  }
+  return out;
+}
+
+// Reports every test of `lease` as passed from its agent; returns the finals.
+std::vector<TestResult> finish_lease(Scheduler& s, const Lease& lease) {
+  std::vector<TestResult> out;
+  for (TestIndex t : lease.tests) {
+    auto f = finals(s.result(lease.agent, passed(t)));
+    out.insert(out.end(), f.begin(), f.end());
+  }
+  return out;
+}
+
+TEST(Scheduler, TwoAgentsPullUnitsInQueueOrderUntilDone) {
+  Scheduler s({unit({0, 1}), unit({2}), unit({3, 4}), unit({5})});
+  s.agent_joined("a", 2);
+  s.agent_joined("b", 1);
+  EXPECT_EQ(s.queued_tests(), 6u);
+  const auto a = leases(s.request_work("a", 2, 0.0));
+  const auto b = leases(s.request_work("b", 1, 0.0));
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(a[0].tests, (std::vector<TestIndex>{0, 1}));
+  EXPECT_EQ(a[1].tests, (std::vector<TestIndex>{2}));
+  EXPECT_EQ(b[0].tests, (std::vector<TestIndex>{3, 4}));
+  EXPECT_EQ(a[0].agent, "a");
+  EXPECT_NE(a[0].id, a[1].id);
+  EXPECT_FALSE(a[0].speculative);
+  EXPECT_EQ(s.queued_tests(), 1u);
+  EXPECT_EQ(s.leased_tests(), 5u);
+
+  EXPECT_EQ(finish_lease(s, a[0]).size(), 2u);
+  EXPECT_EQ(finish_lease(s, b[0]).size(), 2u);
+  const auto more = leases(s.request_work("b", 1, 1.0));
+  ASSERT_EQ(more.size(), 1u);
+  EXPECT_EQ(more[0].tests, std::vector<TestIndex>{5});
+  EXPECT_FALSE(s.done());
+  EXPECT_EQ(finish_lease(s, a[1]).size(), 1u);
+  EXPECT_EQ(finish_lease(s, more[0]).size(), 1u);
+  EXPECT_TRUE(s.done());
+  EXPECT_EQ(s.finished_tests(), 6u);
+  EXPECT_TRUE(leases(s.request_work("a", 2, 2.0)).empty());
+}
+
+TEST(Scheduler, FirstResultWinsAndDuplicatesAreDropped) {
+  Scheduler s({unit({0, 1})});
+  s.agent_joined("a", 1);
+  ASSERT_EQ(leases(s.request_work("a", 1, 0.0)).size(), 1u);
+  auto first = finals(s.result("a", passed(0)));
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].index, 0u);
+  EXPECT_TRUE(s.result("a", passed(0)).empty());
+  TestResult failed = common::synthetic_result(0, Status::failed, "boom", "boom");
+  EXPECT_TRUE(s.result("a", failed).empty());
+  EXPECT_TRUE(s.result("a", passed(42)).empty());  // not in this run
+  EXPECT_EQ(s.finished_tests(), 1u);
+  EXPECT_FALSE(s.done());
+}
+
+TEST(Scheduler, HandBackGoesToTheQueueFrontAsOneUnit) {
+  Scheduler s({unit({0, 1, 2}), unit({3}), unit({4})});
+  s.agent_joined("a", 1);
+  const auto first = leases(s.request_work("a", 1, 0.0));
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(finals(s.result("a", passed(0))).size(), 1u);
+  EXPECT_TRUE(s.hand_back("a", first[0].id, {2, 1, 0, 99}).empty());  // 0 done, 99 not leased
+  EXPECT_EQ(s.queued_tests(), 4u);
+  const auto again = leases(s.request_work("a", 1, 1.0));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].tests, (std::vector<TestIndex>{1, 2}));
+  EXPECT_NE(again[0].id, first[0].id);
+  // A hand-back for a lease that no longer exists changes nothing.
+  EXPECT_TRUE(s.hand_back("a", first[0].id, {1}).empty());
+  EXPECT_EQ(s.queued_tests(), 2u);
+}
+
+TEST(Scheduler, AgentLostMidLeaseRequeuesItsUnfinishedTests) {
+  Scheduler s({unit({0, 1, 2}), unit({3})});
+  s.agent_joined("a", 1);
+  s.agent_joined("b", 1);
+  const auto a = leases(s.request_work("a", 1, 0.0));
+  EXPECT_EQ(finals(s.result("a", passed(0))).size(), 1u);
+  EXPECT_TRUE(s.agent_lost("a", "missed heartbeats").empty());
+  EXPECT_EQ(s.queued_tests(), 3u);
+  const auto b = leases(s.request_work("b", 2, 1.0));
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b[0].tests, (std::vector<TestIndex>{1, 2}));  // back at the front
+  EXPECT_EQ(b[1].tests, std::vector<TestIndex>{3});
+  // A late result from the lost agent still counts if it is first.
+  EXPECT_EQ(finals(s.result("a", passed(1))).size(), 1u);
+  EXPECT_TRUE(s.result("b", passed(1)).empty());
+  EXPECT_EQ(finals(s.result("b", passed(2))).size(), 1u);
+  EXPECT_EQ(finals(s.result("b", passed(3))).size(), 1u);
+  EXPECT_TRUE(s.done());
+}
+
+TEST(Scheduler, TestLostTwiceBecomesAnError) {
+  Scheduler s({unit({7, 8})}, SchedulerOptions{.max_losses = 2, .speculate_at_tail = false});
+  s.agent_joined("a", 1);
+  ASSERT_EQ(leases(s.request_work("a", 1, 0.0)).size(), 1u);
+  EXPECT_EQ(finals(s.result("a", passed(7))).size(), 1u);
+  EXPECT_TRUE(s.agent_lost("a", "connection closed").empty());
+  s.agent_joined("b", 1);
+  ASSERT_EQ(leases(s.request_work("b", 1, 1.0)).size(), 1u);
+  const auto errors = finals(s.agent_lost("b", "missed heartbeats"));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].index, 8u);
+  EXPECT_EQ(errors[0].final_status(), Status::error);
+  EXPECT_EQ(errors[0].phases.at(0).message, "lost with agent b");
+  EXPECT_NE(errors[0].phases.at(0).longrepr.find("a, b"), std::string::npos);
+  EXPECT_EQ(s.queued_tests(), 0u);
+  EXPECT_TRUE(s.done());
+  EXPECT_TRUE(s.agent_lost("b", "again").empty());  // unknown agent: nothing
+}
+
+TEST(Scheduler, SpeculativeTailCopiesTheOldestLeaseAndCancelsTheLoser) {
+  Scheduler s({unit({0, 1}), unit({2, 3})});
+  s.agent_joined("a", 1);
+  s.agent_joined("b", 1);
+  const auto a = leases(s.request_work("a", 1, 0.0));
+  const auto b = leases(s.request_work("b", 1, 5.0));
+  EXPECT_EQ(finals(s.result("b", passed(2))).size(), 1u);
+  EXPECT_EQ(finals(s.result("b", passed(3))).size(), 1u);
+  // Queue empty, a's older lease still open: b gets a copy of its unfinished tests.
+  const auto copy = leases(s.request_work("b", 2, 6.0));
+  ASSERT_EQ(copy.size(), 1u);
+  EXPECT_TRUE(copy[0].speculative);
+  EXPECT_EQ(copy[0].agent, "b");
+  EXPECT_EQ(copy[0].tests, (std::vector<TestIndex>{0, 1}));
+  // Never twice for the same test, and never to the agent that holds it.
+  s.agent_joined("c", 1);
+  EXPECT_TRUE(s.request_work("c", 1, 7.0).empty());
+  EXPECT_TRUE(s.request_work("a", 1, 7.0).empty());
+  // The copy finishes test 1 first: a is told to drop it.
+  const auto won = s.result("b", passed(1));
+  ASSERT_EQ(finals(won).size(), 1u);
+  ASSERT_EQ(cancels(won).size(), 1u);
+  EXPECT_EQ(cancels(won)[0].agent, "a");
+  EXPECT_EQ(cancels(won)[0].tests, std::vector<TestIndex>{1});
+  EXPECT_TRUE(s.result("a", passed(1)).empty());
+  // The original finishes test 0 first: the copy is cancelled.
+  const auto original = s.result("a", passed(0));
+  ASSERT_EQ(finals(original).size(), 1u);
+  ASSERT_EQ(cancels(original).size(), 1u);
+  EXPECT_EQ(cancels(original)[0].agent, "b");
+  EXPECT_TRUE(s.done());
+}
+
+TEST(Scheduler, LosingOneCopyKeepsTheOtherRunning) {
+  Scheduler s({unit({0}), unit({1})});
+  s.agent_joined("a", 1);
+  s.agent_joined("b", 1);
+  (void)s.request_work("a", 1, 0.0);
+  (void)s.request_work("b", 1, 1.0);
+  EXPECT_EQ(finals(s.result("b", passed(1))).size(), 1u);
+  ASSERT_EQ(leases(s.request_work("b", 1, 2.0)).size(), 1u);  // copy of test 0
+  EXPECT_TRUE(s.agent_lost("a", "gone").empty());
+  EXPECT_EQ(s.queued_tests(), 0u);  // b's copy still runs: nothing to requeue
+  EXPECT_FALSE(s.done());
+  EXPECT_EQ(finals(s.result("b", passed(0))).size(), 1u);
+  EXPECT_TRUE(s.done());
+}
+
+TEST(Scheduler, NoSpeculationWhenDisabledOrWithOneAgent) {
+  Scheduler off({unit({0}), unit({1})}, SchedulerOptions{.max_losses = 2, .speculate_at_tail = false});
+  (void)off.request_work("a", 1, 0.0);
+  (void)off.request_work("b", 1, 0.0);
+  EXPECT_EQ(finals(off.result("b", passed(1))).size(), 1u);
+  EXPECT_TRUE(off.request_work("b", 1, 1.0).empty());
+
+  Scheduler local({unit({0}), unit({1})});
+  (void)local.request_work("gw", 1, 0.0);
+  EXPECT_TRUE(local.request_work("gw", 1, 0.0).size() == 1);
+  EXPECT_TRUE(local.request_work("gw", 1, 0.0).empty());  // its own lease is never copied
+}
+
+TEST(Scheduler, StopHandsOutNothingButLeasedTestsStillReport) {
+  Scheduler s({unit({0}), unit({1}), unit({2})});
+  s.agent_joined("a", 1);
+  const auto a = leases(s.request_work("a", 1, 0.0));
+  s.stop();
+  EXPECT_TRUE(s.stopped());
+  EXPECT_TRUE(s.request_work("a", 5, 1.0).empty());
+  EXPECT_EQ(finals(s.result("a", passed(0))).size(), 1u);
+  EXPECT_FALSE(s.done());
+  const auto errors = finals(s.fail_remaining("not run: stopped after 1 failure"));
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].index, 1u);
+  EXPECT_EQ(errors[1].index, 2u);
+  EXPECT_EQ(errors[0].final_status(), Status::error);
+  EXPECT_EQ(errors[0].phases.at(0).message, "not run: stopped after 1 failure");
+  EXPECT_TRUE(s.done());
+  EXPECT_EQ(s.finished_tests(), 3u);
+}
+
+TEST(Scheduler, FailRemainingLeavesLeasedTestsAlone) {
+  Scheduler s({unit({3, 4}), unit({0}), unit({5})});
+  const auto a = leases(s.request_work("a", 1, 0.0));
+  ASSERT_EQ(a.size(), 1u);
+  const auto errors = finals(s.fail_remaining("interrupted"));
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].index, 0u);  // collection order
+  EXPECT_EQ(errors[1].index, 5u);
+  EXPECT_FALSE(s.done());
+  EXPECT_EQ(finish_lease(s, a[0]).size(), 2u);
+  EXPECT_TRUE(s.done());
+  EXPECT_TRUE(s.fail_remaining("again").empty());
+}
+
+TEST(Scheduler, DuplicateTestsAcrossUnitsAreQueuedOnce) {
+  Scheduler s({unit({0, 1}), unit({1, 2}), unit({})});
+  EXPECT_EQ(s.queued_tests(), 3u);
+  const auto all = leases(s.request_work("a", 5, 0.0));
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1].tests, std::vector<TestIndex>{2});
+}
+
+TEST(Scheduler, RunsAreIndependentInstances) {
+  const std::vector<WorkUnit> units{unit({0}), unit({1})};
+  Scheduler first(units);
+  Scheduler second(units);
+  const auto a = leases(first.request_work("a", 2, 0.0));
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(finals(first.result("a", passed(0))).size(), 1u);
+  EXPECT_EQ(second.queued_tests(), 2u);
+  EXPECT_EQ(second.finished_tests(), 0u);
+  const auto b = leases(second.request_work("a", 2, 0.0));
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b[0].id, a[0].id);  // same numbering, separate state
+  EXPECT_EQ(finals(second.result("a", passed(0))).size(), 1u);
+}
+
+TEST(Scheduler, SameEventsGiveSameCommands) {
+  auto run = [] {
+    Scheduler s({unit({0, 1}), unit({2}), unit({3}), unit({4, 5})});
+    std::vector<std::string> log;
+    for (const Lease& l : leases(s.request_work("b", 2, 0.0))) log.push_back("b" + std::to_string(l.id));
+    for (const Lease& l : leases(s.request_work("a", 2, 1.0))) log.push_back("a" + std::to_string(l.id));
+    for (TestIndex t : {0u, 1u, 2u}) (void)s.result("b", passed(t));
+    for (const Lease& l : leases(s.request_work("b", 2, 2.0))) {
+      std::string tests;
+      for (TestIndex t : l.tests) tests += std::to_string(t);
+      log.push_back("spec" + tests);
+    }
+    for (const auto& c : cancels(s.result("b", passed(4)))) log.push_back("cancel-" + c.agent);
+    return log;
+  };
+  const auto once = run();
+  EXPECT_EQ(once, run());
+  EXPECT_EQ(once.back(), "cancel-a");
+}
+
+}  // namespace
+}  // namespace drover::coordinator
