@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Local benchmark: `drover run -n 2` against pytest-xdist (`pytest -n 2`) and
+plain pytest on two synthetic suites.
+
+  trivial  500 trivial tests in 50 files: measures fixed costs (start-up,
+           collection, dispatch, reporting).
+  skewed   200 tests with skewed sleeps (a few of 1-2 s, many of 10-50 ms,
+           ~10 s in total): measures balancing. After a first drover run has
+           written .test_durations, drover is compared with the lower bound
+           max(total / 2, longest) for two workers.
+
+Runs alternate between the tools so drift (thermal, other load) hits all of
+them alike; medians are reported. Goals are printed next to the results, not
+asserted: the exit code is 0 unless a tool fails to run.
+
+Usage: /usr/bin/python3 bench/bench_local.py --drover build/drover --python /usr/bin/python3 [--rounds 5]
+Standard library only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WORKERS = 2
+TRIVIAL_FILES, TRIVIAL_PER_FILE = 50, 10
+SKEWED_LONG = [2.0, 1.5, 1.0]                # seconds
+SKEWED_SHORT_COUNT = 197                     # ~10-50 ms each
+SKEWED_FILES = 20
+
+
+class ToolFailed(Exception):
+    pass
+
+
+# ------------------------------------------------------------ suite generation
+
+def write_ini(root: Path) -> None:
+    (root / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+
+
+def make_trivial(root: Path) -> int:
+    root.mkdir(parents=True)
+    write_ini(root)
+    for f in range(TRIVIAL_FILES):
+        body = [f"def test_{t}():\n    assert {t} + {f} >= 0\n" for t in range(TRIVIAL_PER_FILE)]
+        (root / f"test_trivial_{f:02d}.py").write_text("\n\n".join(body), encoding="utf-8")
+    return TRIVIAL_FILES * TRIVIAL_PER_FILE
+
+
+def skewed_durations() -> list[float]:
+    rng = random.Random(20261124)
+    durations = [round(rng.uniform(0.010, 0.050), 3) for _ in range(SKEWED_SHORT_COUNT)]
+    # Long tests land in different files, not at the end, as in real suites.
+    for i, seconds in enumerate(SKEWED_LONG):
+        durations.insert(17 + i * 61, seconds)
+    return durations
+
+
+def make_skewed(root: Path) -> list[float]:
+    root.mkdir(parents=True)
+    write_ini(root)
+    durations = skewed_durations()
+    per_file = len(durations) // SKEWED_FILES
+    for f in range(SKEWED_FILES):
+        chunk = durations[f * per_file:(f + 1) * per_file]
+        body = ["import time\n"]
+        body += [f"def test_{t}():\n    time.sleep({d})\n" for t, d in enumerate(chunk)]
+        (root / f"test_skewed_{f:02d}.py").write_text("\n\n".join(body), encoding="utf-8")
+    return durations
+
+
+# -------------------------------------------------------------------- running
+
+def clean_env() -> dict[str, str]:
+    drop = ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "CI_NODE_INDEX", "CI_NODE_TOTAL", "CIRCLE_NODE_INDEX",
+            "CIRCLE_NODE_TOTAL", "BUILDKITE_PARALLEL_JOB", "BUILDKITE_PARALLEL_JOB_COUNT")
+    return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("DROVER_")}
+
+
+def timed(cmd: list[str], cwd: Path, timeout: float) -> float:
+    """Wall seconds of one successful run (exit code 0)."""
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, env=clean_env(), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    except FileNotFoundError as e:
+        raise ToolFailed(f"{cmd[0]}: {e.strerror}") from None
+    except subprocess.TimeoutExpired:
+        raise ToolFailed(f"{' '.join(cmd)}: no result after {timeout:.0f}s") from None
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr).decode("utf-8", "replace").strip().splitlines()[-8:]
+        raise ToolFailed(f"{' '.join(cmd)} exited with {proc.returncode} in {cwd}:\n  " + "\n  ".join(tail))
+    return seconds
+
+
+class Tools:
+    def __init__(self, drover: str, python: str, xdist: bool):
+        self.commands = {"drover -n 2": [drover, "run", "-n", str(WORKERS), "--python", python, "-q"],
+                         "pytest": [python, "-m", "pytest", "-p", "no:cacheprovider", "-q"]}
+        if xdist:
+            self.commands["pytest -n 2"] = [python, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                                            "-n", str(WORKERS)]
+
+    def measure(self, suite: Path, rounds: dict[str, int], timeout: float) -> dict[str, list[float]]:
+        """Alternate the tools round by round; a tool stops once it has its rounds."""
+        times: dict[str, list[float]] = {name: [] for name in rounds}
+        for r in range(max(rounds.values())):
+            for name, wanted in rounds.items():
+                if r < wanted:
+                    times[name].append(timed(self.commands[name], suite, timeout))
+                    print(f"    round {r + 1}: {name:<12} {times[name][-1]:6.2f}s", flush=True)
+        return times
+
+
+# ------------------------------------------------------------------ reporting
+
+def verdict(value: float, goal: float) -> str:
+    return "met" if value <= goal else "NOT met"
+
+
+def report_ratio(label: str, value: float, goal: float | None) -> None:
+    goal_text = f"goal <= {goal:.2f}x  {verdict(value, goal)}" if goal is not None else ""
+    print(f"  {label:<22} {value:6.2f}x   {goal_text}")
+
+
+def report_medians(times: dict[str, list[float]]) -> dict[str, float]:
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    for name, value in medians.items():
+        spread = f"(min {min(times[name]):.2f}, max {max(times[name]):.2f}, n={len(times[name])})"
+        print(f"  {name:<22} {value:6.2f}s  {spread}")
+    return medians
+
+
+def bench_trivial(tools: Tools, base: Path, rounds: int) -> None:
+    suite = base / "trivial"
+    count = make_trivial(suite)
+    print(f"\n== trivial: {count} tests in {TRIVIAL_FILES} files, {rounds} rounds (median wall time)", flush=True)
+    times = tools.measure(suite, dict.fromkeys(tools.commands, rounds), timeout=120)
+    medians = report_medians(times)
+    drover = medians["drover -n 2"]
+    if "pytest -n 2" in medians:
+        report_ratio("drover / xdist", drover / medians["pytest -n 2"], 0.5)
+    report_ratio("drover / pytest", drover / medians["pytest"], 1.0)
+
+
+def bench_skewed(tools: Tools, base: Path, rounds: int) -> None:
+    suite = base / "skewed"
+    nominal = make_skewed(suite)
+    print(f"\n== skewed: {len(nominal)} tests, {len(SKEWED_LONG)} of 1-2 s, nominal total "
+          f"{sum(nominal):.1f}s, {rounds} rounds (median wall time)", flush=True)
+    learn = timed(tools.commands["drover -n 2"], suite, timeout=180)
+    print(f"    learning run: drover -n 2 {learn:6.2f}s", flush=True)
+    durations_file = suite / ".test_durations"
+    if durations_file.is_file():
+        recorded = list(json.loads(durations_file.read_text(encoding="utf-8")).values())
+        source = "recorded in .test_durations"
+    else:
+        recorded, source = nominal, "nominal sleeps (drover wrote no .test_durations)"
+    total, longest = sum(recorded), max(recorded)
+    bound = max(total / WORKERS, longest)
+    # Plain pytest takes the whole ~10 s every time and has no goal here: one
+    # round is its reference, which keeps the benchmark within a few minutes.
+    wanted = {name: rounds for name in tools.commands}
+    wanted["pytest"] = 1
+    times = tools.measure(suite, wanted, timeout=180)
+    medians = report_medians(times)
+    print(f"  lower bound max(total/{WORKERS}, longest) = {bound:.2f}s "
+          f"(total {total:.2f}s, longest {longest:.2f}s, {source})")
+    drover = medians["drover -n 2"]
+    report_ratio("drover / lower bound", drover / bound, 1.05)
+    if "pytest -n 2" in medians:
+        report_ratio("drover / xdist", drover / medians["pytest -n 2"], None)
+        report_ratio("xdist / lower bound", medians["pytest -n 2"] / bound, None)
+    report_ratio("drover / pytest", drover / medians["pytest"], None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--drover", required=True, help="path to the drover binary")
+    parser.add_argument("--python", default="/usr/bin/python3", help="interpreter with pytest (and pytest-xdist)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed runs per tool and suite (default 5)")
+    parser.add_argument("--suite", choices=("trivial", "skewed", "all"), default="all")
+    parser.add_argument("--keep", action="store_true", help="keep the generated suites and print where")
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    drover = shutil.which(args.drover) or args.drover
+    if not (os.path.isfile(drover) and os.access(drover, os.X_OK)):
+        print(f"bench_local: drover binary not found: {args.drover}", file=sys.stderr)
+        return 2
+    probe = subprocess.run([args.python, "-c", "import pytest"], capture_output=True)
+    if probe.returncode != 0:
+        print(f"bench_local: {args.python} cannot import pytest", file=sys.stderr)
+        return 2
+    xdist = subprocess.run([args.python, "-c", "import xdist"], capture_output=True).returncode == 0
+    if not xdist:
+        print(f"note: {args.python} has no pytest-xdist; xdist columns are left out")
+    tools = Tools(os.path.abspath(drover), args.python, xdist)
+    base = Path(tempfile.mkdtemp(prefix="drover-bench-"))
+    started = time.monotonic()
+    try:
+        if args.suite in ("trivial", "all"):
+            bench_trivial(tools, base, args.rounds)
+        if args.suite in ("skewed", "all"):
+            bench_skewed(tools, base, args.rounds)
+    except ToolFailed as e:
+        print(f"bench_local: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if args.keep:
+            print(f"\nsuites kept in {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+    print(f"\nbenchmark took {time.monotonic() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
