@@ -63,6 +63,11 @@ def test_cancel_drops_queued_tests_but_never_a_committed_head(tmp_path):
     assert worker.wait() == 0
 
 
+def test_commands_may_come_over_a_socket(tmp_path):
+    collected, results, bye = simple_worker(tmp_path, command_socket=True).run_all()
+    assert len(results) == len(collected["items"]) == 5 and bye["exitstatus"] == 1
+
+
 def test_maxfail_and_exitfirst_do_not_stop_the_worker(tmp_path):
     worker = simple_worker(tmp_path, ["-x", "--maxfail=1"])
     _, results, bye = worker.run_all(order=[3, 0, 1])
@@ -79,8 +84,9 @@ def test_basetemp_is_per_worker_unless_the_user_sets_one(tmp_path):
     assert (tmp_path / "tmp-path.txt").read_text().startswith(str(user) + os.sep)
 
 
-def test_eof_on_the_command_pipe_stops_without_running_more(tmp_path):
-    worker = simple_worker(tmp_path)
+@pytest.mark.parametrize("command_socket", [False, True], ids=["pipe", "socket"])
+def test_eof_on_the_command_pipe_stops_without_running_more(tmp_path, command_socket):
+    worker = simple_worker(tmp_path, command_socket=command_socket)
     worker.start()
     worker.run([0, 1, 2])
     worker.until("finished")

@@ -7,6 +7,7 @@ test using the harness also checks the wire format.
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import time
@@ -20,9 +21,15 @@ DEADLINE = 60.0  # seconds any single wait may take before the test fails
 
 
 class Worker:
-    def __init__(self, cwd, pytest_args=(), *, worker_args=(), python_args=(), python=PYTHON):
+    def __init__(self, cwd, pytest_args=(), *, worker_args=(), python_args=(), python=PYTHON, command_socket=False):
         self.cwd = Path(cwd)
-        in_read, self._in_write = os.pipe()
+        self._socket = None
+        if command_socket:  # the agent may use a Unix stream socket for commands
+            self._socket, child = socket.socketpair()
+            in_read, self._in_write = os.dup(child.fileno()), self._socket.fileno()
+            child.close()
+        else:
+            in_read, self._in_write = os.pipe()
         self._out_read, out_write = os.pipe()
         self.stdout_path = self.cwd / ".worker-stdout"
         self.stderr_path = self.cwd / ".worker-stderr"
@@ -63,9 +70,12 @@ class Worker:
         self.send({"type": "shutdown"})
 
     def close_input(self):
-        if self._in_write is not None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        elif self._in_write is not None:
             os.close(self._in_write)
-            self._in_write = None
+        self._in_write = None
 
     # -- worker -> agent ----------------------------------------------------------------
 
