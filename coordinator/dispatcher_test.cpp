@@ -1,0 +1,290 @@
+#include "coordinator/dispatcher.h"
+
+#include <gtest/gtest.h>
+
+namespace drover::coordinator {
+namespace {
+
+namespace farm = common::farm;
+
+template <class T>
+std::vector<T> sent(const std::vector<Outgoing>& out, const std::string& peer) {
+  std::vector<T> found;
+  for (const Outgoing& o : out) {
+    if (o.peer == peer && std::holds_alternative<T>(o.message)) found.push_back(std::get<T>(o.message));
+  }
+  return found;
+}
+
+farm::Envelope envelope(farm::Message message) {
+  return farm::Envelope{farm::k_protocol_version, farm::type_of(message), std::move(message)};
+}
+
+common::TestResult passed(common::TestIndex index, double seconds = 0.5) {
+  common::TestResult result;
+  result.index = index;
+  result.worker = "a/gw0";
+  common::PhaseReport call;
+  call.when = common::Phase::call;
+  call.outcome = "passed";
+  call.status = common::Status::passed;
+  call.duration = seconds;
+  result.phases = {call};
+  return result;
+}
+
+std::string nodeid(int i) { return "test_" + std::to_string(i) + ".py::t"; }
+
+farm::RunSubmit submission(const std::string& run_id, int tests) {
+  farm::RunSubmit submit;
+  submit.run_id = run_id;
+  submit.workspace = "ws";
+  submit.pytest_args = {"-q"};
+  for (int i = 0; i < tests; ++i) {
+    submit.collection.items.push_back({nodeid(i), "test_" + std::to_string(i) + ".py", "", 1, {}});
+  }
+  submit.collection.hash = "hash-" + run_id;
+  submit.group_by = "file";
+  return submit;
+}
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = Store::open(":memory:");
+    ASSERT_TRUE(store.has_value());
+    m_store = std::move(*store);
+    m_dispatcher = std::make_unique<Dispatcher>(*m_store, DispatcherOptions{});
+  }
+
+  std::vector<Outgoing> say(const std::string& peer, farm::Message message, const std::string& role = "") {
+    return m_dispatcher->on_message(peer, role, envelope(std::move(message)), m_now);
+  }
+
+  void hello_agent(const std::string& peer, int slots = 2) {
+    farm::Hello hello;
+    hello.role = "agent";
+    hello.name = peer;
+    hello.slots = slots;
+    auto out = say(peer, hello);
+    ASSERT_EQ(sent<farm::Welcome>(out, peer).size(), 1u);
+  }
+
+  void hello_client(const std::string& peer) {
+    farm::Hello hello;
+    hello.role = "client";
+    hello.name = peer;
+    auto out = say(peer, hello);
+    ASSERT_EQ(sent<farm::Welcome>(out, peer).size(), 1u);
+  }
+
+  std::unique_ptr<Store> m_store;
+  std::unique_ptr<Dispatcher> m_dispatcher;
+  double m_now = 1000.0;
+};
+
+TEST_F(DispatcherTest, RunFlowsFromSubmitThroughLeasesToFinished) {
+  hello_agent("A");
+  hello_client("C");
+  auto accepted = say("C", submission("r1", 3));
+  ASSERT_EQ(sent<farm::RunAccepted>(accepted, "C").size(), 1u);
+  EXPECT_EQ(sent<farm::RunAccepted>(accepted, "C")[0].tests, 3);
+
+  auto out = say("A", farm::WorkRequest{2});
+  auto leases = sent<farm::Lease>(out, "A");
+  ASSERT_EQ(leases.size(), 2u);  // credits bound the leases
+  EXPECT_EQ(leases[0].run_id, "r1");
+  EXPECT_EQ(leases[0].workspace, "ws");
+  EXPECT_EQ(leases[0].collection_hash, "hash-r1");
+  EXPECT_EQ(leases[0].collection_size, 3);
+
+  std::set<common::TestIndex> seen;
+  int streamed = 0;
+  for (const auto& lease : leases) {
+    for (common::TestIndex index : lease.tests) {
+      seen.insert(index);
+      out = say("A", farm::TestResultMsg{"r1", lease.lease_id, passed(index)});
+      streamed += static_cast<int>(sent<farm::ResultStream>(out, "C").size());
+      // The first result wins: a duplicate is not streamed again.
+      out = say("A", farm::TestResultMsg{"r1", lease.lease_id, passed(index)});
+      EXPECT_TRUE(sent<farm::ResultStream>(out, "C").empty());
+    }
+  }
+  EXPECT_EQ(streamed, 2);
+  // Both credits were used; the agent asks again when a slot frees up.
+  out = say("A", farm::WorkRequest{1});
+  leases = sent<farm::Lease>(out, "A");
+  ASSERT_EQ(leases.size(), 1u);
+  out = say("A", farm::TestResultMsg{"r1", leases[0].lease_id, passed(leases[0].tests[0])});
+  auto finished = sent<farm::RunFinished>(out, "C");
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].state, "finished");
+  EXPECT_EQ(finished[0].counts.at("passed"), 3);
+  EXPECT_EQ(m_dispatcher->active_runs(), 0u);
+
+  auto record = m_store->run("r1").value();
+  ASSERT_TRUE(record.has_value());
+  EXPECT_EQ(record->state, "finished");
+  EXPECT_EQ(record->reported(), 3);
+  EXPECT_EQ(m_store->durations().value().size(), 3u);
+}
+
+TEST_F(DispatcherTest, OutstandingCreditsAreServedWhenWorkArrives) {
+  hello_agent("A");
+  hello_client("C");
+  EXPECT_TRUE(sent<farm::Lease>(say("A", farm::WorkRequest{1}), "A").empty());
+  auto out = say("C", submission("r1", 1));
+  EXPECT_EQ(sent<farm::Lease>(out, "A").size(), 1u);
+}
+
+TEST_F(DispatcherTest, SilentAgentLosesItsLeasesToAnother) {
+  hello_agent("A");
+  hello_agent("B");
+  hello_client("C");
+  auto submit = submission("r1", 1);
+  submit.speculate = false;
+  (void)say("C", submit);
+  auto first = sent<farm::Lease>(say("A", farm::WorkRequest{1}), "A");
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_TRUE(sent<farm::Lease>(say("B", farm::WorkRequest{1}), "B").empty());
+  // B and C keep talking; A goes silent for more than heartbeat_lost_after intervals.
+  std::vector<farm::Lease> requeued;
+  std::vector<farm::Heartbeat> beats;
+  for (int second = 1; second <= farm::k_heartbeat_lost_after + 1; ++second) {
+    m_now += 1.0;
+    (void)say("B", farm::Heartbeat{});
+    (void)say("C", farm::Heartbeat{});
+    auto ticked = m_dispatcher->tick(m_now);
+    for (auto& lease : sent<farm::Lease>(ticked, "B")) requeued.push_back(lease);
+    for (auto& beat : sent<farm::Heartbeat>(ticked, "C")) beats.push_back(beat);
+  }
+  EXPECT_EQ(m_dispatcher->agent_count(), 1u);
+  EXPECT_FALSE(beats.empty());  // the coordinator beats too
+  ASSERT_EQ(requeued.size(), 1u);  // B's outstanding credit took A's test
+  EXPECT_EQ(requeued[0].tests, first[0].tests);
+  auto out = say("B", farm::TestResultMsg{"r1", requeued[0].lease_id, passed(requeued[0].tests[0])});
+  ASSERT_EQ(sent<farm::RunFinished>(out, "C").size(), 1u);
+  // A comes back from the dead with a late result: it must say Hello first.
+  out = say("A", farm::TestResultMsg{"r1", first[0].lease_id, passed(first[0].tests[0])});
+  auto errors = sent<farm::ErrorMsg>(out, "A");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].code, "protocol");
+}
+
+TEST_F(DispatcherTest, RunsShareAnAgentRoundRobin) {
+  hello_agent("A", 4);
+  hello_client("C");
+  (void)say("C", submission("r1", 4));
+  (void)say("C", submission("r2", 4));
+  auto leases = sent<farm::Lease>(say("A", farm::WorkRequest{4}), "A");
+  ASSERT_EQ(leases.size(), 4u);
+  std::map<std::string, int> per_run;
+  for (const auto& lease : leases) ++per_run[lease.run_id];
+  EXPECT_EQ(per_run["r1"], 2);
+  EXPECT_EQ(per_run["r2"], 2);
+}
+
+TEST_F(DispatcherTest, HelloOutsideTheVersionRangeIsRefused) {
+  farm::Hello hello;
+  hello.role = "agent";
+  hello.slots = 1;
+  hello.protocol_min = farm::k_protocol_version + 1;
+  hello.protocol_max = farm::k_protocol_version + 2;
+  auto out = say("X", hello);
+  auto errors = sent<farm::ErrorMsg>(out, "X");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].code, "protocol");
+  EXPECT_NE(errors[0].message.find("this drover speaks"), std::string::npos);
+  EXPECT_EQ(m_dispatcher->agent_count(), 0u);
+}
+
+TEST_F(DispatcherTest, KeyRoleMustMatchHelloRole) {
+  m_dispatcher = std::make_unique<Dispatcher>(*m_store, DispatcherOptions{1000, 5, true});
+  farm::Hello hello;
+  hello.role = "agent";
+  hello.slots = 1;
+  EXPECT_EQ(sent<farm::ErrorMsg>(say("X", hello, "client"), "X").size(), 1u);
+  EXPECT_EQ(sent<farm::Welcome>(say("X", hello, "agent"), "X").size(), 1u);
+}
+
+TEST_F(DispatcherTest, ClientCancelStopsTheRunAfterHandBack) {
+  hello_agent("A");
+  hello_client("C");
+  (void)say("C", submission("r1", 5));
+  auto leases = sent<farm::Lease>(say("A", farm::WorkRequest{1}), "A");
+  ASSERT_EQ(leases.size(), 1u);
+  auto out = say("C", farm::Cancel{"r1", {}, "Ctrl-C"});
+  ASSERT_EQ(sent<farm::Cancel>(out, "A").size(), 1u);  // the agent is told
+  EXPECT_TRUE(sent<farm::RunFinished>(out, "C").empty());  // its lease is still out
+  out = say("A", farm::HandBack{"r1", leases[0].lease_id, leases[0].tests, "cancelled"});
+  auto finished = sent<farm::RunFinished>(out, "C");
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].state, "cancelled");
+  EXPECT_EQ(finished[0].counts.at("error"), 5);  // never run
+  EXPECT_EQ(m_store->run("r1").value()->state, "cancelled");
+}
+
+TEST_F(DispatcherTest, CollectionMismatchOnEveryAgentFailsTheRun) {
+  hello_agent("A");
+  hello_client("C");
+  (void)say("C", submission("r1", 2));
+  auto leases = sent<farm::Lease>(say("A", farm::WorkRequest{1}), "A");
+  ASSERT_EQ(leases.size(), 1u);
+  (void)say("A", farm::HandBack{"r1", leases[0].lease_id, leases[0].tests, "collection differs"});
+  auto out = say("A", farm::ErrorMsg{"collection", "collected 3 tests, hash x", "r1"});
+  auto finished = sent<farm::RunFinished>(out, "C");
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].state, "failed");
+  EXPECT_NE(finished[0].reason.find("collected 3 tests"), std::string::npos);
+}
+
+TEST_F(DispatcherTest, LostClientCancelsItsRun) {
+  hello_agent("A");
+  hello_client("C");
+  (void)say("C", submission("r1", 2));
+  (void)say("C", farm::Shutdown{"bye"});
+  EXPECT_EQ(m_dispatcher->client_count(), 0u);
+  EXPECT_EQ(m_dispatcher->active_runs(), 0u);
+  EXPECT_EQ(m_store->run("r1").value()->state, "cancelled");
+}
+
+TEST_F(DispatcherTest, JoiningAFinishedRunReplaysItsEnd) {
+  hello_agent("A");
+  hello_client("C");
+  (void)say("C", submission("r1", 1));
+  auto leases = sent<farm::Lease>(say("A", farm::WorkRequest{1}), "A");
+  ASSERT_EQ(leases.size(), 1u);
+  (void)say("A", farm::TestResultMsg{"r1", leases[0].lease_id, passed(0)});
+  hello_client("D");
+  auto out = say("D", submission("r1", 1));
+  ASSERT_EQ(sent<farm::RunAccepted>(out, "D").size(), 1u);
+  EXPECT_TRUE(sent<farm::RunAccepted>(out, "D")[0].joined);
+  ASSERT_EQ(sent<farm::RunFinished>(out, "D").size(), 1u);
+  EXPECT_EQ(sent<farm::RunFinished>(out, "D")[0].counts.at("passed"), 1);
+}
+
+TEST_F(DispatcherTest, BadSubmissionsAreRefused) {
+  hello_client("C");
+  auto submit = submission("r1", 2);
+  submit.selection = {7};
+  EXPECT_EQ(sent<farm::ErrorMsg>(say("C", submit), "C").size(), 1u);
+  submit = submission("r1", 2);
+  submit.group_by = "planet";
+  EXPECT_EQ(sent<farm::ErrorMsg>(say("C", submit), "C").size(), 1u);
+  hello_agent("A");
+  EXPECT_EQ(sent<farm::ErrorMsg>(say("A", submission("r2", 1)), "A").size(), 1u);
+  EXPECT_EQ(m_dispatcher->active_runs(), 0u);
+}
+
+TEST_F(DispatcherTest, ShutdownTellsEveryPeerAndFailsActiveRuns) {
+  hello_agent("A");
+  hello_client("C");
+  (void)say("C", submission("r1", 2));
+  auto out = m_dispatcher->shutdown("coordinator stopping", m_now);
+  EXPECT_EQ(sent<farm::Shutdown>(out, "A").size(), 1u);
+  EXPECT_EQ(sent<farm::Shutdown>(out, "C").size(), 1u);
+  EXPECT_EQ(m_store->run("r1").value()->state, "failed");
+}
+
+}  // namespace
+}  // namespace drover::coordinator
