@@ -14,14 +14,18 @@ import faulthandler
 import hashlib
 import os
 from collections import deque
-from pathlib import Path
 
 import pytest
-from _pytest.pathlib import bestrelpath
 
 from .wire import ProtocolError, check_indices
 
 _STATUSES = frozenset(("passed", "failed", "skipped", "xfailed", "xpassed", "error", ""))
+_PHASES = frozenset(("setup", "call", "teardown"))
+_OUTCOMES = frozenset(("passed", "failed", "skipped"))
+_QUIET = (
+    '{"type":"report","index":%d,"when":"%s","outcome":"%s","status":"%s","duration":%r,'
+    '"longrepr":"","message":"","sections":[]}'
+)
 
 
 class WorkerPlugin:
@@ -77,9 +81,13 @@ class WorkerPlugin:
     def _relpath(self, path):
         relpath = self._relpaths.get(path)
         if relpath is None:
-            relpath = bestrelpath(self.config.rootpath, Path(path)).replace(os.sep, "/")
+            relpath = os.path.relpath(str(path), self._rootdir()).replace(os.sep, "/")
             self._relpaths[path] = relpath
         return relpath
+
+    def _rootdir(self):
+        rootpath = getattr(self.config, "rootpath", None)  # pytest < 6.1 has only rootdir
+        return str(rootpath if rootpath is not None else self.config.rootdir)
 
     def _send_collected(self, session):
         items = []
@@ -93,7 +101,7 @@ class WorkerPlugin:
             items.append(
                 {
                     "nodeid": item.nodeid,
-                    "file": self._relpath(item.path),
+                    "file": self._relpath(getattr(item, "path", None) or item.fspath),
                     "cls": cls.__name__ if cls is not None else "",
                     "line": location[1] + 1 if location[1] is not None else 0,
                     "markers": markers,
@@ -103,7 +111,7 @@ class WorkerPlugin:
         self._writer.send(
             {
                 "type": "collected",
-                "rootdir": str(self.config.rootpath),
+                "rootdir": self._rootdir(),
                 "hash": digest.hexdigest(),
                 "items": items,
                 "errors": self._errors,
@@ -185,14 +193,21 @@ class WorkerPlugin:
         writer.send_raw('{"type":"start","index":%d}' % index)
         writer.flush()
         if self._timeout > 0:
-            faulthandler.dump_traceback_later(self._timeout, exit=True, file=self._stderr)
             try:
                 self.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
             finally:
                 faulthandler.cancel_dump_traceback_later()
         else:
             self.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        self._index = -1
         writer.send_raw('{"type":"finished","index":%d}' % index)
+
+    def pytest_runtest_logstart(self):
+        # Armed here, inside the protocol, rather than before it: pytest's own faulthandler
+        # plugin (faulthandler_timeout) arms its timer in a wrapper around the protocol and
+        # would otherwise replace ours.
+        if self._timeout > 0 and self._index >= 0:
+            faulthandler.dump_traceback_later(self._timeout, exit=True, file=self._stderr)
 
     # -- reports -------------------------------------------------------------------------
 
@@ -205,6 +220,13 @@ class WorkerPlugin:
             status = _fallback_status(report)
         longrepr = report.longrepr
         wasxfail = getattr(report, "wasxfail", None)
+        sections = report.sections
+        if longrepr is None and not sections and wasxfail is None and report.when in _PHASES and report.outcome in _OUTCOMES:
+            # The common case (a quiet passed phase), formatted without the JSON encoder:
+            # every interpolated value is JSON-safe as it is.
+            quiet = _QUIET % (self._index, report.when, report.outcome, status, float(report.duration))
+            self._writer.send_raw(quiet)
+            return
         if longrepr is None:
             text = message = ""
         elif isinstance(longrepr, tuple):  # a skip: (path, 1-based line, "Skipped: reason")
@@ -217,7 +239,6 @@ class WorkerPlugin:
             message = _first_line(crash.message if crash is not None else text)
         if wasxfail is not None and report.outcome != "failed":
             message = wasxfail
-        sections = report.sections
         if sections:
             sections = [[title, self._cap(content)] for title, content in sections]
         self._writer.send(

@@ -120,8 +120,11 @@ def test_a_malformed_command_is_fatal(tmp_path, line, error):
     assert worker.wait() == 3
 
 
-def test_timeout_dumps_the_stack_and_exits(tmp_path):
+@pytest.mark.parametrize("ini", ["", "[pytest]\nfaulthandler_timeout = 100\n"], ids=["plain", "faulthandler_timeout"])
+def test_timeout_dumps_the_stack_and_exits(tmp_path, ini):
     write_suite(tmp_path, {"test_hang.py": "import time\ndef test_fast():\n    pass\ndef test_hang():\n    time.sleep(60)\n"})
+    if ini:  # pytest's own faulthandler timer must not replace drover's
+        write_suite(tmp_path, {"pytest.ini": ini})
     worker = Worker(tmp_path, ["-p", "no:cacheprovider"], worker_args=["--timeout", "1"])
     worker.start()
     worker.run([0, 1])
