@@ -243,3 +243,20 @@ def test_worker_without_pipes_explains_itself():
     )
     assert done.returncode == 3
     assert done.stderr == "drover_worker: --in-fd and --out-fd are required\n%s\n" % USAGE
+
+
+def test_working_directory_is_not_put_on_sys_path(tmp_path):
+    # As with the `pytest` command: helper.py beside (not under) the tests is not importable.
+    write_suite(
+        tmp_path,
+        {
+            "helper.py": "VALUE = 1\n",
+            "tests/test_path.py": (
+                "import os, sys\n"
+                "def test_path():\n"
+                "    assert os.getcwd() not in sys.path and '' not in sys.path\n"
+            ),
+        },
+    )
+    _, results, _ = Worker(tmp_path, ["-p", "no:cacheprovider", "tests"]).run_all()
+    assert results[0]["call"]["status"] == "passed", results[0]["call"]["longrepr"]
