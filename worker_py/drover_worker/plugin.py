@@ -221,7 +221,8 @@ class WorkerPlugin:
         longrepr = report.longrepr
         wasxfail = getattr(report, "wasxfail", None)
         sections = report.sections
-        if longrepr is None and not sections and wasxfail is None and report.when in _PHASES and report.outcome in _OUTCOMES:
+        quiet = longrepr is None and not sections and wasxfail is None
+        if quiet and report.when in _PHASES and report.outcome in _OUTCOMES:
             # The common case (a quiet passed phase), formatted without the JSON encoder:
             # every interpolated value is JSON-safe as it is.
             quiet = _QUIET % (self._index, report.when, report.outcome, status, float(report.duration))
