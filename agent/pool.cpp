@@ -1,0 +1,398 @@
+#include "agent/pool.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <system_error>
+#include <utility>
+
+#include "agent/pool_impl.h"
+
+namespace drover::agent {
+namespace {
+
+using common::ErrorCode;
+
+constexpr int k_exit_poll_ms = 50;  // exit polling when the kernel has no pidfd
+
+}  // namespace
+
+std::string seconds_text(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", seconds);
+  return text;
+}
+
+std::shared_ptr<spdlog::logger> agent_logger() {
+  if (auto logger = spdlog::get("agent")) return logger;
+  try {
+    auto logger = spdlog::stderr_color_mt("agent");
+    logger->set_level(spdlog::level::warn);
+    return logger;
+  } catch (const spdlog::spdlog_ex&) {
+    return spdlog::get("agent");  // registered by another thread meanwhile
+  }
+}
+
+Pool::Impl::Impl(PoolOptions pool_options)
+    : options(std::move(pool_options)), launcher(make_process_launcher()), log(agent_logger()) {
+  options.workers = std::max(1, options.workers);
+  max_restarts = options.max_worker_restart < 0 ? 4 * options.workers : options.max_worker_restart;
+  workers.resize(static_cast<std::size_t>(options.workers));
+  for (int slot = 0; slot < options.workers; ++slot) {
+    workers[static_cast<std::size_t>(slot)].slot = slot;
+    workers[static_cast<std::size_t>(slot)].name = options.name_prefix + std::to_string(slot);
+  }
+  int wake[2];
+  if (::pipe2(wake, O_CLOEXEC | O_NONBLOCK) == 0) {
+    wake_read = UniqueFd(wake[0]);
+    wake_write = UniqueFd(wake[1]);
+  }
+}
+
+LaunchSpec Pool::Impl::launch_spec(const Worker& worker) const {
+  LaunchSpec spec;
+  spec.argv = {options.python, "-m", "drover_worker", "--in-fd", std::to_string(k_child_command_fd),
+               "--out-fd", std::to_string(k_child_message_fd)};
+  if (!options.basetemp_root.empty()) {
+    spec.argv.push_back("--basetemp");
+    spec.argv.push_back((options.basetemp_root / worker.name).string());
+  }
+  if (options.timeout > 0) {
+    spec.argv.push_back("--timeout");
+    spec.argv.push_back(seconds_text(options.timeout));
+  }
+  spec.argv.push_back("--capture-limit");
+  spec.argv.push_back(std::to_string(options.capture_limit));
+  spec.argv.push_back("--");
+  spec.argv.insert(spec.argv.end(), options.pytest_args.begin(), options.pytest_args.end());
+  std::string pythonpath = options.worker_path.string();
+  if (const char* old = std::getenv("PYTHONPATH"); old && *old) {
+    pythonpath = pythonpath.empty() ? old : pythonpath + ":" + old;
+  }
+  spec.env = environment_with("PYTHONPATH", pythonpath);
+  spec.cwd = options.rootdir;
+  return spec;
+}
+
+common::Result<void> Pool::Impl::spawn(Worker& worker) {
+  auto child = launcher->launch(launch_spec(worker));
+  if (!child) return std::unexpected(child.error());
+  log->debug("{}: started pid {}", worker.name, child->pid);
+  worker.process = std::make_unique<WorkerProcess>(*launcher, std::move(*child));
+  worker.state = WorkerState::starting;
+  worker.running.reset();
+  worker.phases.clear();
+  worker.collected = worker.can_cancel = worker.bye = worker.shutdown_sent = false;
+  worker.deliberate = worker.timed_out = false;
+  worker.wants_respawn = false;
+  worker.cancels_in_flight = 0;
+  worker.failure.clear();
+  worker.fatal.clear();
+  worker.kill_at.reset();
+  worker.closed_since.reset();
+  return {};
+}
+
+bool Pool::Impl::any_alive() const {
+  return std::any_of(workers.begin(), workers.end(), [](const Worker& w) { return w.process != nullptr; });
+}
+
+void Pool::Impl::pump(int timeout_ms) {
+  std::vector<pollfd> fds;
+  fds.push_back({wake_read.get(), POLLIN, 0});
+  std::vector<std::size_t> offsets(workers.size(), 0);
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    if (!workers[i].process) continue;
+    offsets[i] = fds.size();
+    (void)workers[i].process->add_poll_fds(fds);
+    if (!workers[i].process->has_exit_fd()) timeout_ms = std::min(timeout_ms, k_exit_poll_ms);
+  }
+  const int ready = ::poll(fds.data(), fds.size(), timeout_ms);
+  if (ready < 0 && errno != EINTR) {
+    log->error("poll: {}", std::system_category().message(errno));
+    failure = common::Error{ErrorCode::internal, "poll failed: " + std::system_category().message(errno)};
+    return;
+  }
+  if (ready > 0 && fds[0].revents != 0) {
+    char drain[64];
+    while (::read(wake_read.get(), drain, sizeof drain) > 0) {
+    }
+  }
+  std::vector<std::string> lines;
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    Worker& worker = workers[i];
+    if (!worker.process) continue;
+    lines.clear();
+    if (ready > 0) worker.process->handle_events(std::span(fds).subspan(offsets[i], 4), lines);
+    if (!worker.process->has_exit_fd()) worker.process->check_exit(lines);
+    for (const std::string& line : lines) {
+      if (worker.failure.empty()) on_line(worker, line);
+    }
+    if (worker.process->exited()) on_exit(worker);
+  }
+}
+
+void Pool::Impl::check_timers(Clock::time_point now) {
+  for (Worker& worker : workers) {
+    if (!worker.process || worker.process->exited()) continue;
+    if (worker.running && options.timeout > 0 && !worker.timed_out &&
+        now >= worker.running_since + std::chrono::duration<double>(options.timeout) + k_timeout_grace) {
+      log->warn("{}: test {} still running {} s after its timeout; killing the worker", worker.name,
+                nodeid(*worker.running), seconds_text(std::chrono::duration<double>(k_timeout_grace).count()));
+      worker.timed_out = true;
+      worker.state = WorkerState::stopping;
+      worker.process->signal(SIGKILL);
+    }
+    if (worker.process->messages_closed() && !worker.closed_since) {
+      worker.closed_since = now;
+      if (!worker.kill_at || *worker.kill_at > now + k_closed_pipe_limit) worker.kill_at = now + k_closed_pipe_limit;
+    }
+    if (worker.kill_at && now >= *worker.kill_at) {
+      log->warn("{}: did not exit in time; killing it", worker.name);
+      worker.kill_at.reset();
+      worker.process->signal(SIGKILL);
+    }
+  }
+}
+
+int Pool::Impl::wait_ms(Clock::time_point now, Clock::time_point next_source_poll) const {
+  Clock::time_point wake = next_source_poll;
+  for (const Worker& worker : workers) {
+    if (!worker.process) continue;
+    if (worker.running && options.timeout > 0 && !worker.timed_out) {
+      wake = std::min(wake, worker.running_since +
+                                std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(options.timeout) + k_timeout_grace));
+    }
+    if (worker.kill_at) wake = std::min(wake, *worker.kill_at);
+  }
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
+  return static_cast<int>(std::clamp<long long>(ms, 0, 60'000));
+}
+
+void Pool::Impl::enqueue(Worker& worker, const std::vector<WorkLease>& leases) {
+  for (const WorkLease& lease : leases) {
+    for (TestIndex index : lease.tests) worker.queue.push_back({index, lease.id, false, false});
+  }
+}
+
+void Pool::Impl::send_unsent(Worker& worker) {
+  if (worker.state != WorkerState::ready && worker.state != WorkerState::busy) return;
+  std::vector<TestIndex> indices;
+  for (QueuedTest& test : worker.queue) {
+    if (test.sent) continue;
+    test.sent = true;
+    indices.push_back(test.index);
+  }
+  if (!indices.empty()) worker.process->send(encode_run(indices));
+  worker.state = worker.queue.empty() ? WorkerState::ready : WorkerState::busy;
+}
+
+void Pool::Impl::shutdown(Worker& worker) {
+  log->debug("{}: shutdown", worker.name);
+  worker.process->send(encode_shutdown());
+  worker.state = WorkerState::stopping;
+  worker.shutdown_sent = true;
+  if (worker.queue.empty()) worker.kill_at = Clock::now() + k_teardown_limit;
+}
+
+void Pool::Impl::stop_worker(Worker& worker) {
+  // Tests never sent can go back at once; sent ones need the worker's word.
+  std::vector<QueuedTest> kept;
+  std::vector<QueuedTest> unsent;
+  for (const QueuedTest& test : worker.queue) (test.sent ? kept : unsent).push_back(test);
+  if (!unsent.empty()) {
+    worker.queue.assign(kept.begin(), kept.end());
+    give_back(unsent);
+  }
+  std::vector<TestIndex> cancel;
+  for (QueuedTest& test : worker.queue) {
+    if (worker.running == test.index || test.cancel_asked) continue;
+    test.cancel_asked = true;
+    cancel.push_back(test.index);
+  }
+  if (worker.can_cancel && !cancel.empty()) {
+    worker.process->send(encode_cancel(cancel));
+    ++worker.cancels_in_flight;
+  }
+  if (worker.cancels_in_flight == 0) shutdown(worker);
+}
+
+void Pool::Impl::step(Worker& worker, bool stopping) {
+  switch (worker.state) {
+    case WorkerState::dead: {
+      if (worker.retired || stopping) return;
+      if (!worker.wants_respawn) {
+        if (source->exhausted()) return;
+        auto leases = source->request(1);
+        if (leases.empty()) return;
+        enqueue(worker, leases);
+      }
+      if (auto spawned = spawn(worker); !spawned) {
+        log->error("{}: cannot restart: {}", worker.name, spawned.error().message);
+        worker.retired = true;
+        hand_back(worker, false);
+      }
+      return;
+    }
+    case WorkerState::starting:
+    case WorkerState::collecting:
+      if (stopping) {
+        hand_back(worker, false);
+        worker.deliberate = true;
+        worker.state = WorkerState::stopping;
+        worker.process->signal(SIGKILL);
+      }
+      return;
+    case WorkerState::ready:
+    case WorkerState::busy: {
+      if (stopping) return stop_worker(worker);
+      if (worker.queue.size() > 1) return;
+      auto leases = source->request(1);
+      if (!leases.empty()) {
+        enqueue(worker, leases);
+        return send_unsent(worker);
+      }
+      // An idle worker stays warm until the source is exhausted; a worker whose
+      // last test waits for a nextitem that is not coming now is shut down so
+      // the test runs (its slot is respawned if work turns up later).
+      if (worker.queue.empty() ? source->exhausted() : !worker.running) shutdown(worker);
+      return;
+    }
+    case WorkerState::stopping:
+      return;
+  }
+}
+
+void Pool::Impl::apply_cancellations(const std::vector<TestIndex>& tests) {
+  if (tests.empty()) return;
+  for (Worker& worker : workers) {
+    if (!worker.process) continue;
+    std::vector<TestIndex> cancel;
+    std::vector<QueuedTest> unsent;
+    for (auto it = worker.queue.begin(); it != worker.queue.end();) {
+      const bool wanted = std::find(tests.begin(), tests.end(), it->index) != tests.end();
+      if (wanted && !it->sent) {
+        unsent.push_back(*it);
+        it = worker.queue.erase(it);
+        continue;
+      }
+      if (wanted && !it->cancel_asked && worker.running != it->index && worker.can_cancel &&
+          worker.state != WorkerState::stopping) {
+        it->cancel_asked = true;
+        cancel.push_back(it->index);
+      }
+      ++it;
+    }
+    give_back(unsent);
+    if (!cancel.empty()) {
+      worker.process->send(encode_cancel(cancel));
+      ++worker.cancels_in_flight;
+    }
+  }
+}
+
+common::Error Pool::Impl::abort_all(common::Error error, bool give_back) {
+  const auto now = Clock::now();
+  for (Worker& worker : workers) {
+    if (give_back && source) hand_back(worker, true);
+    worker.queue.clear();
+    worker.running.reset();
+    if (!worker.process) continue;
+    worker.deliberate = true;
+    worker.state = WorkerState::stopping;
+    worker.process->signal(SIGTERM);
+    worker.kill_at = now + k_terminate_grace;
+  }
+  while (any_alive()) {
+    check_timers(Clock::now());
+    pump(wait_ms(Clock::now(), Clock::now() + k_terminate_grace));
+  }
+  log->debug("pool stopped: {}", error.message);
+  return error;
+}
+
+}  // namespace drover::agent
+
+namespace drover::agent {
+
+Pool::Pool(PoolOptions options) : m_impl(std::make_unique<Impl>(std::move(options))) {}
+
+Pool::~Pool() = default;
+
+int Pool::worker_count() const { return static_cast<int>(m_impl->workers.size()); }
+
+void Pool::interrupt() {
+  m_impl->interrupted.store(true);
+  if (m_impl->wake_write.valid()) {
+    const char byte = 1;
+    [[maybe_unused]] auto written = ::write(m_impl->wake_write.get(), &byte, 1);
+  }
+}
+
+common::Result<common::Collection> Pool::start() {
+  Impl& d = *m_impl;
+  if (d.started) return common::fail(ErrorCode::internal, "Pool::start() called twice");
+  d.started = true;
+  if (!d.wake_read.valid()) return common::fail(ErrorCode::internal, "cannot create the pool's wake-up pipe");
+  if (!d.options.basetemp_root.empty()) {
+    std::error_code ignored;  // the worker reports a basetemp it cannot use
+    std::filesystem::create_directories(d.options.basetemp_root, ignored);
+  }
+  for (Worker& worker : d.workers) {
+    if (auto spawned = d.spawn(worker); !spawned) return std::unexpected(d.abort_all(spawned.error(), false));
+  }
+  while (true) {
+    if (d.interrupted.load()) return std::unexpected(d.abort_all({ErrorCode::interrupted, "interrupted"}, false));
+    if (d.failure) return std::unexpected(d.abort_all(*d.failure, false));
+    if (d.collection) return *d.collection;
+    const auto now = Clock::now();
+    d.check_timers(now);
+    d.pump(d.wait_ms(now, now + std::chrono::seconds(1)));
+  }
+}
+
+common::Result<void> Pool::run(WorkSource& source) {
+  Impl& d = *m_impl;
+  if (!d.collection) return common::fail(ErrorCode::internal, "Pool::run() needs a successful start()");
+  d.source = &source;
+  struct Detach {
+    Impl& impl;
+    ~Detach() { impl.source = nullptr; }
+  } detach{d};
+  const auto interval = std::chrono::milliseconds(std::max(1, source.poll_interval_ms()));
+  auto next_source_poll = Clock::now();
+  while (true) {
+    if (d.interrupted.load()) return std::unexpected(d.abort_all({ErrorCode::interrupted, "interrupted"}, true));
+    if (d.failure) return std::unexpected(d.abort_all(*d.failure, true));
+    auto now = Clock::now();
+    if (now >= next_source_poll) {
+      source.poll();
+      next_source_poll = now + interval;
+    }
+    d.check_timers(now);
+    d.apply_cancellations(source.take_cancellations());
+    const bool stopping = source.stopping();
+    for (Worker& worker : d.workers) {
+      d.step(worker, stopping);
+      if (d.failure) break;
+    }
+    if (d.failure) continue;
+    if (std::all_of(d.workers.begin(), d.workers.end(), [](const Worker& w) { return w.retired; })) {
+      return std::unexpected(d.abort_all(
+          {ErrorCode::worker, "maximum crashed workers reached: " + std::to_string(d.max_restarts)}, true));
+    }
+    if (!d.any_alive() && (stopping || source.exhausted())) return {};
+    now = Clock::now();
+    d.pump(d.wait_ms(now, next_source_poll));
+  }
+}
+
+}  // namespace drover::agent

@@ -1,0 +1,224 @@
+// Pool against the real Python worker (worker_py) and real pytest.
+#include "agent/pool.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "agent/pool_test_support.h"
+
+namespace drover::agent {
+namespace {
+
+using common::ErrorCode;
+using common::Status;
+using testing::RecordingSource;
+using testing::ScratchDir;
+
+class PoolTest : public ::testing::Test {
+ protected:
+  void TearDown() override { EXPECT_TRUE(testing::no_children()) << "a worker process was left behind"; }
+  ScratchDir dir;
+};
+
+const char* const k_three_modules = R"(
+import pytest
+
+@pytest.mark.parametrize("n", range(3))
+def test_p(n):
+    assert n < 3
+)";
+
+TEST_F(PoolTest, RunsEverySuiteTestOnceWithTwoWorkers) {
+  dir.write("tests/test_a.py", k_three_modules);
+  dir.write("tests/test_b.py", "def test_one():\n    pass\n\ndef test_fail():\n    assert 1 == 2\n");
+  dir.write("tests/test_c.py", "import pytest\n\n@pytest.mark.skip(reason='later')\ndef test_skip():\n    pass\n");
+  Pool pool(testing::options_for(dir, 2));
+  EXPECT_EQ(pool.worker_count(), 2);
+  auto collection = pool.start();
+  ASSERT_TRUE(collection.has_value()) << collection.error().message;
+  ASSERT_EQ(collection->items.size(), 6u);
+  EXPECT_EQ(collection->items[3].nodeid, "tests/test_b.py::test_one");
+  EXPECT_EQ(collection->hash.size(), 64u);
+
+  RecordingSource source;
+  source.add({0, 1, 2});
+  source.add({3, 4});
+  source.add({5});
+  auto ran = pool.run(source);
+  ASSERT_TRUE(ran.has_value()) << ran.error().message;
+  ASSERT_EQ(source.results.size(), 6u);
+  for (const auto& [index, count] : source.counts()) EXPECT_EQ(count, 1) << index;
+  EXPECT_EQ(source.result_for(0)->final_status(), Status::passed);
+  EXPECT_EQ(source.result_for(4)->final_status(), Status::failed);
+  EXPECT_EQ(source.result_for(5)->final_status(), Status::skipped);
+  EXPECT_EQ(source.result_for(0)->phases.size(), 3u);
+  const std::string worker = source.result_for(0)->worker;
+  EXPECT_TRUE(worker == "gw0" || worker == "gw1") << worker;
+  EXPECT_TRUE(source.handed.empty());
+  EXPECT_GT(source.polls, 0);
+}
+
+// Leases of one module arrive one test at a time; the worker keeps the module
+// fixture across leases (nextitem) and tears it down exactly once, after the
+// last test, when the session ends.
+TEST_F(PoolTest, ModuleFixtureSurvivesAcrossLeases) {
+  dir.write("tests/test_m.py", R"(
+import os
+import pytest
+
+LOG = os.path.join(os.path.dirname(__file__), "..", "fixture.log")
+
+@pytest.fixture(scope="module")
+def resource():
+    with open(LOG, "a") as log:
+        log.write("setup\n")
+    yield 1
+    with open(LOG, "a") as log:
+        log.write("teardown\n")
+
+@pytest.mark.parametrize("n", range(4))
+def test_uses(resource, n):
+    with open(LOG, "a") as log:
+        log.write("test %d\n" % n)
+)");
+  Pool pool(testing::options_for(dir, 1));
+  ASSERT_TRUE(pool.start().has_value());
+  RecordingSource source;
+  source.add_each(4);
+  ASSERT_TRUE(pool.run(source).has_value());
+  EXPECT_EQ(source.results.size(), 4u);
+  EXPECT_EQ(dir.read("fixture.log"), "setup\ntest 0\ntest 1\ntest 2\ntest 3\nteardown\n");
+}
+
+TEST_F(PoolTest, StoppingSourceDropsQueuedTests) {
+  dir.write("tests/test_x.py", R"(
+import time
+
+def test_fail():
+    assert False
+
+def test_slow_a():
+    time.sleep(0.3)
+
+def test_slow_b():
+    time.sleep(0.3)
+
+def test_slow_c():
+    time.sleep(0.3)
+)");
+  Pool pool(testing::options_for(dir, 1));
+  ASSERT_TRUE(pool.start().has_value());
+  RecordingSource source;
+  source.add({0, 1, 2, 3});
+  source.stop_when = [](const RecordingSource& s) {
+    for (const auto& result : s.results) {
+      if (result.final_status() == Status::failed) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(pool.run(source).has_value());
+  // Tests already started or committed as a running test's nextitem still
+  // run; the rest of the lease comes back unrun.
+  ASSERT_GE(source.results.size(), 1u);
+  EXPECT_LE(source.results.size(), 3u);
+  std::size_t handed = 0;
+  for (const auto& [lease, tests] : source.handed) handed += tests.size();
+  EXPECT_GE(handed, 1u);
+  EXPECT_EQ(source.results.size() + handed, 4u);
+}
+
+TEST_F(PoolTest, CancelledTestsAreHandedBackNotRun) {
+  dir.write("tests/test_x.py", R"(
+import time
+import pytest
+
+@pytest.mark.parametrize("n", range(6))
+def test_slow(n):
+    time.sleep(0.2)
+)");
+  Pool pool(testing::options_for(dir, 1));
+  ASSERT_TRUE(pool.start().has_value());
+  RecordingSource source;
+  source.requeue = false;
+  source.add({0, 1, 2, 3, 4, 5});
+  source.cancellations = {4, 5};
+  ASSERT_TRUE(pool.run(source).has_value());
+  EXPECT_EQ(source.results.size(), 4u);
+  EXPECT_EQ(source.result_for(4), nullptr);
+  EXPECT_EQ(source.result_for(5), nullptr);
+  ASSERT_EQ(source.handed.size(), 1u);
+  EXPECT_EQ(source.handed[0].second, (std::vector<TestIndex>{4, 5}));
+}
+
+TEST_F(PoolTest, WorkArrivingAfterAWorkerParkedRespawnsIt) {
+  dir.write("tests/test_x.py", "def test_a():\n    pass\n\ndef test_b():\n    pass\n");
+  Pool pool(testing::options_for(dir, 1));
+  ASSERT_TRUE(pool.start().has_value());
+  // A source that has nothing for a moment although it is not exhausted: the
+  // worker's only test is run (shutdown), and the later lease gets a new worker.
+  struct LateSource : RecordingSource {
+    bool released = false;
+    std::vector<WorkLease> request(int credits) override {
+      if (!results.empty() && !released) {
+        released = true;
+        add({1});
+      }
+      return RecordingSource::request(credits);
+    }
+    bool exhausted() override { return released && queue.empty(); }
+  } source;
+  source.add({0});
+  ASSERT_TRUE(pool.run(source).has_value());
+  ASSERT_EQ(source.results.size(), 2u);
+  EXPECT_EQ(source.result_for(1)->final_status(), Status::passed);
+}
+
+TEST_F(PoolTest, InterruptKillsWorkersAndHandsTestsBack) {
+  dir.write("tests/test_x.py", "import time\n\ndef test_hang():\n    time.sleep(60)\n\ndef test_next():\n    pass\n");
+  Pool pool(testing::options_for(dir, 1));
+  ASSERT_TRUE(pool.start().has_value());
+  RecordingSource source;
+  source.requeue = false;
+  source.add({0, 1});
+  std::thread interrupter([&pool] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    pool.interrupt();
+  });
+  const auto began = std::chrono::steady_clock::now();
+  auto ran = pool.run(source);
+  interrupter.join();
+  ASSERT_FALSE(ran.has_value());
+  EXPECT_EQ(ran.error().code, ErrorCode::interrupted);
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(10));
+  EXPECT_TRUE(source.results.empty());
+  ASSERT_EQ(source.handed.size(), 1u);
+  EXPECT_EQ(source.handed[0].second, (std::vector<TestIndex>{0, 1}));
+}
+
+TEST_F(PoolTest, InterruptDuringStart) {
+  dir.write("tests/conftest.py", "import time\ntime.sleep(60)\n");
+  dir.write("tests/test_x.py", "def test_a():\n    pass\n");
+  Pool pool(testing::options_for(dir, 2));
+  std::thread interrupter([&pool] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    pool.interrupt();
+  });
+  auto started = pool.start();
+  interrupter.join();
+  ASSERT_FALSE(started.has_value());
+  EXPECT_EQ(started.error().code, ErrorCode::interrupted);
+}
+
+TEST_F(PoolTest, DestructorReapsWorkersThatNeverRan) {
+  dir.write("tests/test_x.py", "def test_a():\n    pass\n");
+  {
+    Pool pool(testing::options_for(dir, 2));
+    ASSERT_TRUE(pool.start().has_value());
+  }
+  // TearDown checks that no child is left.
+}
+
+}  // namespace
+}  // namespace drover::agent

@@ -1,0 +1,202 @@
+#include "agent/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <string_view>
+
+extern char** environ;
+
+namespace drover::agent {
+namespace {
+
+using common::ErrorCode;
+
+std::string errno_text(int error) { return std::strerror(error); }
+
+// A descriptor above the range the child's layout uses, close-on-exec, so the
+// child's dup2() calls can never clobber a source descriptor.
+int high_cloexec(int fd) {
+  const int high = ::fcntl(fd, F_DUPFD_CLOEXEC, 10);
+  ::close(fd);
+  return high;
+}
+
+bool set_nonblocking(int fd) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  return flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
+}
+
+// Resolved before fork: PATH lookup allocates, which a forked child must not.
+std::optional<std::string> resolve_program(const std::string& program) {
+  if (program.find('/') != std::string::npos) return program;
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (true) {
+    const auto colon = dirs.find(':');
+    const std::string_view dir = dirs.substr(0, colon);
+    const auto candidate = std::filesystem::path(dir.empty() ? std::string_view(".") : dir) / program;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+    if (colon == std::string_view::npos) return std::nullopt;
+    dirs.remove_prefix(colon + 1);
+  }
+}
+
+// Everything the child does between fork and exec: async-signal-safe calls only.
+[[noreturn]] void child_main(pid_t parent, const char* program, char* const* argv, char* const* envp,
+                             const char* cwd, int stdin_fd, int output_fd, int command_fd,
+                             int message_fd, int error_fd) {
+  ::setpgid(0, 0);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+  // Dispositions and masks survive exec; the worker must start with defaults.
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  int error = 0;
+  if (::dup2(stdin_fd, 0) < 0 || ::dup2(output_fd, 1) < 0 || ::dup2(output_fd, 2) < 0 ||
+      ::dup2(command_fd, k_child_command_fd) < 0 || ::dup2(message_fd, k_child_message_fd) < 0) {
+    error = errno;
+  }
+  // Only the layout above crosses exec; the error pipe is close-on-exec and
+  // above the layout, so it survives until exec.
+  if (error == 0) {
+    ::syscall(SYS_close_range, static_cast<unsigned>(k_child_message_fd + 1),
+              static_cast<unsigned>(error_fd - 1), 0U);
+    ::syscall(SYS_close_range, static_cast<unsigned>(error_fd + 1), UINT_MAX, 0U);
+  }
+  if (error == 0 && cwd[0] != '\0' && ::chdir(cwd) != 0) error = errno;
+  if (error == 0) {
+    ::execve(program, argv, envp);
+    error = errno;
+  }
+  [[maybe_unused]] auto written = ::write(error_fd, &error, sizeof error);
+  ::_exit(127);
+}
+
+class RealProcessLauncher final : public ProcessLauncher {
+ public:
+  common::Result<ChildProcess> launch(const LaunchSpec& spec) override {
+    if (spec.argv.empty()) return common::fail(ErrorCode::internal, "launch: empty command");
+    auto program = resolve_program(spec.argv[0]);
+    if (!program) return common::fail(ErrorCode::worker, spec.argv[0] + ": command not found");
+
+    // Child-side ends are duplicated above fd 10 and close-on-exec; parent-side
+    // ends are close-on-exec so sibling workers never inherit each other's pipes.
+    int command[2], message[2], output[2], error_pipe[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, command) != 0) return os_error("socketpair");
+    UniqueFd command_parent(command[0]), command_child(high_cloexec(command[1]));
+    if (::pipe2(message, O_CLOEXEC) != 0) return os_error("pipe");
+    UniqueFd message_parent(message[0]), message_child(high_cloexec(message[1]));
+    if (::pipe2(output, O_CLOEXEC) != 0) return os_error("pipe");
+    UniqueFd output_parent(output[0]), output_child(high_cloexec(output[1]));
+    if (::pipe2(error_pipe, O_CLOEXEC) != 0) return os_error("pipe");
+    UniqueFd error_read(error_pipe[0]), error_write(high_cloexec(error_pipe[1]));
+    const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0) return os_error("/dev/null");
+    UniqueFd stdin_child(high_cloexec(null_fd));
+    if (!command_child.valid() || !message_child.valid() || !output_child.valid() ||
+        !error_write.valid() || !stdin_child.valid()) {
+      return os_error("fcntl");
+    }
+    // The error pipe must be the highest descriptor the child keeps (see child_main).
+    error_write = UniqueFd(::fcntl(error_write.get(), F_DUPFD_CLOEXEC, 64));
+    if (!error_write.valid()) return os_error("fcntl");
+
+    std::vector<char*> argv, envp;
+    for (const std::string& arg : spec.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    for (const std::string& var : spec.env) envp.push_back(const_cast<char*>(var.c_str()));
+    envp.push_back(nullptr);
+    const std::string cwd = spec.cwd.string();
+
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) return os_error("fork");
+    if (pid == 0) {
+      child_main(parent, program->c_str(), argv.data(), envp.data(), cwd.c_str(), stdin_child.get(),
+                 output_child.get(), command_child.get(), message_child.get(), error_write.get());
+    }
+    ::setpgid(pid, pid);  // also done by the child; whoever runs first wins the race
+    error_write.reset();
+    int child_errno = 0;
+    ssize_t got;
+    do {
+      got = ::read(error_read.get(), &child_errno, sizeof child_errno);
+    } while (got < 0 && errno == EINTR);
+    if (got > 0) {
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+      return common::fail(ErrorCode::worker, spec.argv[0] + ": " + errno_text(child_errno));
+    }
+
+    ChildProcess child;
+    child.pid = pid;
+    child.exit_fd = UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    child.commands = std::move(command_parent);
+    child.messages = std::move(message_parent);
+    child.output = std::move(output_parent);
+    set_nonblocking(child.commands.get());
+    set_nonblocking(child.messages.get());
+    set_nonblocking(child.output.get());
+    return child;
+  }
+
+  void signal_group(pid_t pid, int sig) override {
+    if (pid > 0 && ::kill(-pid, sig) != 0) ::kill(pid, sig);
+  }
+
+  std::optional<ExitStatus> try_reap(pid_t pid) override {
+    int status = 0;
+    pid_t got;
+    do {
+      got = ::waitpid(pid, &status, WNOHANG);
+    } while (got < 0 && errno == EINTR);
+    if (got != pid) return std::nullopt;
+    if (WIFSIGNALED(status)) return ExitStatus{true, WTERMSIG(status)};
+    return ExitStatus{false, WEXITSTATUS(status)};
+  }
+
+ private:
+  static std::unexpected<common::Error> os_error(const char* what) {
+    return common::fail(ErrorCode::worker, std::string("cannot start worker: ") + what + ": " + errno_text(errno));
+  }
+};
+
+}  // namespace
+
+void UniqueFd::reset(int fd) {
+  if (m_fd >= 0) ::close(m_fd);
+  m_fd = fd;
+}
+
+std::unique_ptr<ProcessLauncher> make_process_launcher() { return std::make_unique<RealProcessLauncher>(); }
+
+std::vector<std::string> environment_with(const std::string& key, const std::string& value) {
+  std::vector<std::string> env;
+  const std::string prefix = key + "=";
+  for (char** var = environ; var && *var; ++var) {
+    if (std::string_view(*var).starts_with(prefix)) continue;
+    env.emplace_back(*var);
+  }
+  env.push_back(prefix + value);
+  return env;
+}
+
+std::string describe(const ExitStatus& status) {
+  if (status.signaled) return "crashed (signal " + std::to_string(status.code) + ")";
+  return "exited with code " + std::to_string(status.code);
+}
+
+}  // namespace drover::agent

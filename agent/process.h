@@ -1,0 +1,93 @@
+// Starting worker processes: the OS seam of the pool.
+//
+// ProcessLauncher starts a child with the worker protocol's file layout (stdin
+// /dev/null; stdout+stderr into one pipe; the command channel at fd
+// k_child_command_fd and the message pipe at fd k_child_message_fd; every other
+// descriptor closed), in its own process group (a terminal Ctrl-C reaches only
+// drover, and a kill of the group also takes the test's own subprocesses), with
+// PR_SET_PDEATHSIG=SIGKILL so no worker outlives the thread that started it.
+// The command channel is a stream socket rather than a pipe so that writing to
+// a dead worker gives EPIPE instead of killing drover with SIGPIPE; to the
+// worker it reads like a pipe.
+// Failure: launch() returns ErrorCode::worker naming the program when it cannot
+// be found or exec'd. Thread-safety: a launcher may be shared; UniqueFd and
+// ChildProcess are plain owners.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/error.h"
+
+namespace drover::agent {
+
+inline constexpr int k_child_command_fd = 3;  // the worker's --in-fd
+inline constexpr int k_child_message_fd = 4;  // the worker's --out-fd
+
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : m_fd(fd) {}
+  ~UniqueFd() { reset(); }
+  UniqueFd(UniqueFd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) reset(std::exchange(other.m_fd, -1));
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+
+  [[nodiscard]] int get() const { return m_fd; }
+  [[nodiscard]] bool valid() const { return m_fd >= 0; }
+  void reset(int fd = -1);
+
+ private:
+  int m_fd = -1;
+};
+
+struct LaunchSpec {
+  std::vector<std::string> argv;  // argv[0] without a '/' is looked up in PATH
+  std::vector<std::string> env;   // the complete environment, "KEY=value"
+  std::filesystem::path cwd;      // empty: inherit
+};
+
+// The parent's side of a started child.
+struct ChildProcess {
+  pid_t pid = -1;
+  UniqueFd exit_fd;   // pidfd: readable once the child exited; invalid when unsupported
+  UniqueFd commands;  // write end of the command channel (non-blocking)
+  UniqueFd messages;  // read end of the message pipe (non-blocking)
+  UniqueFd output;    // read end of the stdout+stderr pipe (non-blocking)
+};
+
+struct ExitStatus {
+  bool signaled = false;
+  int code = 0;  // exit code, or the signal number when signaled
+};
+
+class ProcessLauncher {
+ public:
+  virtual ~ProcessLauncher() = default;
+  [[nodiscard]] virtual common::Result<ChildProcess> launch(const LaunchSpec& spec) = 0;
+  // Sends `sig` to the child's whole process group.
+  virtual void signal_group(pid_t pid, int sig) = 0;
+  // Reaps the child if it exited; never blocks.
+  [[nodiscard]] virtual std::optional<ExitStatus> try_reap(pid_t pid) = 0;
+};
+
+// fork/exec on Linux.
+[[nodiscard]] std::unique_ptr<ProcessLauncher> make_process_launcher();
+
+// The current environment with `key` set to `value` (replacing any old value).
+[[nodiscard]] std::vector<std::string> environment_with(const std::string& key, const std::string& value);
+
+// "exited with code 3" / "crashed (signal 11)" style wording for messages.
+[[nodiscard]] std::string describe(const ExitStatus& status);
+
+}  // namespace drover::agent
