@@ -48,7 +48,11 @@ class Writer:
         view = memoryview(data)
         try:
             while view:
-                written = os.write(self._fd, view)
+                try:
+                    written = os.write(self._fd, view)
+                except BlockingIOError:  # someone made the pipe non-blocking: wait instead
+                    select.select([], [self._fd], [])
+                    continue
                 view = view[written:]
         except OSError:
             self.broken = True
@@ -74,8 +78,11 @@ class Reader:
                 break
             try:
                 chunk = os.read(self._fd, 1 << 16)
-            except InterruptedError:
-                continue
+            except BlockingIOError:  # a non-blocking descriptor with nothing to read yet
+                if block:
+                    select.select([self._fd], [], [])
+                    continue
+                break
             if not chunk:
                 self.eof = True
                 break

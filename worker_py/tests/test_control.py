@@ -8,7 +8,7 @@ import time
 import pytest
 
 from drover_worker.__main__ import USAGE
-from worker_harness import PYTHON, WORKER_PATH, Worker, write_suite
+from worker_harness import PYTHON, WORKER_PATH, Worker, results_by_index, write_suite
 
 SIMPLE = '''
 import os, pytest, time
@@ -63,9 +63,18 @@ def test_cancel_drops_queued_tests_but_never_a_committed_head(tmp_path):
     assert worker.wait() == 0
 
 
-def test_commands_may_come_over_a_socket(tmp_path):
-    collected, results, bye = simple_worker(tmp_path, command_socket=True).run_all()
-    assert len(results) == len(collected["items"]) == 5 and bye["exitstatus"] == 1
+@pytest.mark.parametrize("nonblocking", [False, True], ids=["blocking", "nonblocking"])
+def test_commands_may_come_over_a_socket(tmp_path, nonblocking):
+    worker = simple_worker(tmp_path, command_socket=True, nonblocking=nonblocking)
+    collected = worker.start()
+    time.sleep(0.3)  # the worker waits on an empty (maybe non-blocking) socket first
+    worker.run([0])
+    time.sleep(0.3)
+    worker.run(range(1, 5))
+    worker.shutdown()
+    results = results_by_index(worker.until("bye"))
+    assert worker.wait() == 0
+    assert len(results) == len(collected["items"]) == 5
 
 
 def test_maxfail_and_exitfirst_do_not_stop_the_worker(tmp_path):

@@ -79,7 +79,9 @@ def test_small():
 def test_captured_output_is_capped(tmp_path, limit):
     write_suite(tmp_path, {"test_big.py": BIG})
     worker_args = [] if limit is None else ["--capture-limit", str(limit)]
-    _, results, _ = Worker(tmp_path, ["-p", "no:cacheprovider"], worker_args=worker_args).run_all()
+    # Non-blocking pipes too: a 1 MiB message does not fit a pipe at once.
+    worker = Worker(tmp_path, ["-p", "no:cacheprovider"], worker_args=worker_args, nonblocking=True)
+    _, results, _ = worker.run_all()
     cap = 1 << 20 if limit is None else limit
     sections = dict(results[0]["call"]["sections"])
     out = sections["Captured stdout call"]

@@ -21,7 +21,9 @@ DEADLINE = 60.0  # seconds any single wait may take before the test fails
 
 
 class Worker:
-    def __init__(self, cwd, pytest_args=(), *, worker_args=(), python_args=(), python=PYTHON, command_socket=False):
+    def __init__(
+        self, cwd, pytest_args=(), *, worker_args=(), python_args=(), python=PYTHON, command_socket=False, nonblocking=False
+    ):
         self.cwd = Path(cwd)
         self._socket = None
         if command_socket:  # the agent may use a Unix stream socket for commands
@@ -37,6 +39,9 @@ class Worker:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [WORKER_PATH, env.get("PYTHONPATH")]))
         env.pop("PYTEST_ADDOPTS", None)
         env.pop("PYTEST_XDIST_WORKER", None)
+        if nonblocking:  # the worker must cope with descriptors someone made non-blocking
+            os.set_blocking(in_read, False)
+            os.set_blocking(out_write, False)
         command = [python, *python_args, "-m", "drover_worker", "--in-fd", str(in_read), "--out-fd", str(out_write)]
         with open(self.stdout_path, "wb") as stdout, open(self.stderr_path, "wb") as stderr:
             self.process = subprocess.Popen(
