@@ -238,9 +238,12 @@ std::vector<WorkUnit> make_units(const Collection& collection, std::span<const T
     // started (Graham's list-scheduling bound); with every unit below a quarter
     // share that tail is bounded by +25%, and in practice the last units are the
     // small ones. Cutting finer would repeat fixture setup for little gain.
-    // A single worker has no tail to balance: nothing is cut.
+    // A single worker has no tail to balance: nothing is cut. Nor is a group under
+    // 1 s: cutting it saves less tail than a repeated module fixture may cost.
     constexpr Micros k_tail_fraction = 4;
-    const Micros limit = workers == 1 ? total : std::max<Micros>(1, total / (workers * k_tail_fraction));
+    constexpr Micros k_min_cut = 1'000'000;
+    const Micros limit =
+        workers == 1 ? total : std::max(k_min_cut, total / (workers * k_tail_fraction));
     pieces = cut_all(groups, limit, weights);
   }
   sort_lpt(pieces);

@@ -40,7 +40,7 @@ struct WorkUnit {
 
 // Units for a dynamic queue fed to `slots` workers, longest first (ties: lower first
 // test index). Groups stay whole (module/class fixtures set up once) unless a group
-// exceeds total / (slots * 4), a quarter of one worker's fair share: then it is cut
+// exceeds max(1 s, total / (slots * 4)), a quarter of one worker's fair share: then it is cut
 // into consecutive chunks of about equal estimate (never with one slot: no tail). With GroupBy::none, consecutive
 // tests are batched up to max(50 ms, total / (slots * 16)) to save round-trips.
 // `selection` may be in any order; duplicates and out-of-range indices are dropped.

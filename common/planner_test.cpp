@@ -183,6 +183,15 @@ TEST(Units, BigGroupIsCutIntoConsecutiveChunks) {
   expect_partition(tests_of(units), all_of(collection));
 }
 
+TEST(Units, SmallGroupsAreNotCutEvenOnManyWorkers) {
+  // 20 files of 10 x 50 ms on 64 workers: a quarter share is tiny, but no file
+  // reaches 1 s, so none is cut (module fixtures stay set up once).
+  const Collection collection = suite(20, 10);
+  const std::vector<double> estimates(collection.items.size(), 0.05);
+  const auto units = make_units(collection, all_of(collection), estimates, GroupBy::file, 64);
+  EXPECT_EQ(units.size(), 20u);
+}
+
 TEST(Units, SelectionOrderAndDuplicatesDoNotMatter) {
   const Collection collection = suite(10, 7);
   std::mt19937 rng(7);
