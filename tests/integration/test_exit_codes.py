@@ -55,7 +55,7 @@ def test_continue_on_collection_errors_runs_the_rest(drover, copy_suite, tmp_pat
     expected = h.run_pytest(copy_suite("collect_error"), "--continue-on-collection-errors",
                             "--junitxml", str(tmp_path / "p.xml"))
     result = h.run_drover(copy_suite("collect_error"), "-n", "2", "--junitxml", str(tmp_path / "d.xml"),
-                          "--", "--continue-on-collection-errors")
+                          "--continue-on-collection-errors")
     assert result.rc == expected.rc == 1, result.describe()
     assert h.summary_counts(result.stdout) == h.summary_counts(expected.stdout), result.describe()
     diff = h.multiset_diff(h.parse_junit(tmp_path / "p.xml").outcome_multiset(),
