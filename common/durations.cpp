@@ -35,6 +35,9 @@ Result<Durations> load_durations(const std::filesystem::path& path) {
     if (ec) return fail(ErrorCode::io, path.string() + ": " + ec.message());
     return Durations{};
   }
+  if (std::filesystem::is_directory(path, ec)) {
+    return fail(ErrorCode::io, path.string() + ": is a directory");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return fail(ErrorCode::io, path.string() + ": cannot open: " + std::strerror(errno));
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -42,6 +42,13 @@ TEST_F(DurationsTest, MissingFileIsEmpty) {
   EXPECT_TRUE(loaded->empty());
 }
 
+TEST_F(DurationsTest, DirectoryIsIoError) {
+  auto loaded = load_durations(m_dir);
+  ASSERT_FALSE(loaded.has_value());
+  EXPECT_EQ(loaded.error().code, ErrorCode::io);
+  EXPECT_EQ(loaded.error().message, m_dir.string() + ": is a directory");
+}
+
 TEST_F(DurationsTest, LoadsObjectOfNumbers) {
   auto loaded = load_durations(write(R"({"a.py::t": 1.5, "b.py::u": 0, "c.py::v": 2})"));
   ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
