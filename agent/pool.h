@@ -9,7 +9,20 @@
 // in-flight test, hands its other queued tests back, and is replaced (bounded
 // by max_worker_restart). No worker process survives the Pool.
 // Thread-safety: one thread drives a Pool; interrupt() may be called from a
-// signal handler.
+// signal handler or another thread. Workers die with the thread that started
+// them (PR_SET_PDEATHSIG), so start() and run() belong on one long-lived thread.
+//
+// Results a run produces besides pytest's own:
+// - crash (signal, os._exit, broken protocol): status error, message
+//   "worker crashed (signal 11)" / "worker exited with code N" / "worker broke
+//   the protocol", longrepr "worker 'gw0' crashed while running '<nodeid>'" plus
+//   the worker's last output lines. Counts against max_worker_restart; past it
+//   the slot is retired.
+// - timeout (options.timeout > 0): status failed, message "timeout after N s",
+//   longrepr the Python stack the worker's faulthandler printed. The worker exits
+//   by itself at the timeout; drover kills it 2 s later if it did not. Timeouts
+//   do not count against max_worker_restart: the test was at fault, and each
+//   timeout consumes a test, so replacements stay bounded.
 #pragma once
 
 #include <cstdint>
@@ -49,8 +62,11 @@ class WorkSource {
  public:
   virtual ~WorkSource() = default;
   // Up to `credits` leases; empty when there is nothing to hand out right now.
+  // Called often (each loop turn, per worker short of work): must be cheap. A
+  // remote source may wait briefly for its reply.
   [[nodiscard]] virtual std::vector<WorkLease> request(int credits) = 0;
-  // True once request() will never return work again.
+  // True once request() will never return work again (tests handed back may
+  // still make it return work; the pool then starts workers as needed).
   [[nodiscard]] virtual bool exhausted() = 0;
   // True when queued, not yet started tests should be dropped (-x, Ctrl-C).
   [[nodiscard]] virtual bool stopping() = 0;
@@ -75,11 +91,32 @@ class Pool {
   Pool& operator=(const Pool&) = delete;
 
   // Launches the workers and waits for the first collection. Errors: the
-  // interpreter is missing or lacks pytest, pytest rejects the arguments
-  // (ErrorCode::usage), or the worker died (ErrorCode::worker).
+  // interpreter is missing or lacks pytest (ErrorCode::worker, one line naming
+  // it), pytest rejects the arguments (ErrorCode::usage, pytest's error line),
+  // the worker died (ErrorCode::worker, with its last output lines), a worker
+  // speaks another protocol (ErrorCode::protocol), workers collected different
+  // tests (ErrorCode::collection, naming both hashes), Ctrl-C
+  // (ErrorCode::interrupted). Workers still collecting when start() returns are
+  // checked against this collection during run().
   [[nodiscard]] common::Result<common::Collection> start();
   // Runs until the source is exhausted (or stopping) and every worker is idle,
   // then shuts the workers down cleanly (session fixtures torn down).
+  //
+  // Pull: a worker with at most one unfinished test asks request(1) (so the
+  // next test is known before the last one must start, see PROTOCOL.md). When
+  // request() gives nothing, an idle worker waits, unless exhausted() says no
+  // work will come; a worker whose last queued test waits for a successor is
+  // shut down so that test runs (its slot is started again if work turns up).
+  // stopping(): queued tests not started are cancelled and handed back (the
+  // worker keeps a test already committed as the running test's nextitem),
+  // running tests finish, workers shut down. take_cancellations(): cancelled
+  // tests are handed back, not reported.
+  //
+  // Errors, each after every unfinished test was handed back and every worker
+  // stopped: ErrorCode::interrupted (interrupt()); ErrorCode::collection (a
+  // replacement or late worker collected different tests); ErrorCode::worker
+  // "maximum crashed workers reached: N" (every slot retired; results already
+  // completed stand, the caller fails what is left).
   [[nodiscard]] common::Result<void> run(WorkSource& source);
   // Async-signal-safe: makes run() stop handing out work and kill the workers.
   void interrupt();

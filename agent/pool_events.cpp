@@ -227,6 +227,7 @@ common::TestResult Pool::Impl::lost_test_result(const Worker& worker, const Exit
   }
   std::string longrepr = "worker '" + worker.name + "' crashed while running '" + nodeid(index) + "'";
   if (!worker.failure.empty()) longrepr += "\n" + worker.failure;
+  if (!worker.fatal.empty()) longrepr += "\n" + worker.fatal;
   if (const std::string tail = output.text(); !tail.empty()) longrepr += "\n" + tail;
   const std::string message = worker.failure.empty() ? "worker " + describe(status) : "worker broke the protocol";
   return common::synthetic_result(index, common::Status::error, message, std::move(longrepr), worker.name);

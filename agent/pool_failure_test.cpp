@@ -220,5 +220,75 @@ TEST_F(PoolFailureTest, PytestUsageErrorIsAUsageError) {
   EXPECT_EQ(started2.error().message, "ERROR: file or directory not found: no_such_dir");
 }
 
+// A stand-in worker package (no pytest) that follows the protocol until it
+// does something wrong; `protocol` and `misbehave` shape what it does.
+void write_fake_worker(const ScratchDir& dir, int protocol, const std::string& misbehave) {
+  dir.write("fake/drover_worker/__init__.py", "");
+  dir.write("fake/drover_worker/__main__.py", R"(
+import json, os, sys, time
+a = sys.argv
+out = os.fdopen(int(a[a.index("--out-fd") + 1]), "w")
+commands = os.fdopen(int(a[a.index("--in-fd") + 1]), "r")
+def send(message):
+    out.write(json.dumps(message) + "\n")
+    out.flush()
+send({"type": "hello", "protocol": )" + std::to_string(protocol) + R"(, "pid": os.getpid()})
+send({"type": "collected", "rootdir": "/", "hash": "h", "items": [{"nodeid": "t::a"}, {"nodeid": "t::b"}]})
+for line in commands:
+    command = json.loads(line)
+    if command["type"] == "run":
+        send({"type": "start", "index": command["indices"][0]})
+        )" + misbehave + R"(
+        time.sleep(60)
+)");
+}
+
+TEST_F(PoolFailureTest, GarbageFromAWorkerIsAProtocolFailure) {
+  write_fake_worker(dir, 1, "out.write('this is not json\\n'); out.flush()");
+  auto options = testing::options_for(dir, 1);
+  options.worker_path = dir.path() / "fake";
+  options.max_worker_restart = 0;
+  Pool pool(options);
+  auto collection = pool.start();
+  ASSERT_TRUE(collection.has_value()) << collection.error().message;
+  EXPECT_EQ(collection->items.size(), 2u);
+  RecordingSource source;
+  source.add({0, 1});
+  auto ran = pool.run(source);
+  ASSERT_FALSE(ran.has_value());
+  EXPECT_EQ(ran.error().message, "maximum crashed workers reached: 0");
+  ASSERT_EQ(source.results.size(), 1u);
+  const auto& result = source.results[0];
+  EXPECT_EQ(result.index, 0u);
+  EXPECT_EQ(result.final_status(), Status::error);
+  EXPECT_EQ(result.phases.at(0).message, "worker broke the protocol");
+  EXPECT_TRUE(contains(result.phases[0].longrepr, "not a JSON object: this is not json")) << result.phases[0].longrepr;
+}
+
+TEST_F(PoolFailureTest, OutOfOrderMessageIsAProtocolFailure) {
+  write_fake_worker(dir, 1, "send({'type': 'finished', 'index': 1})");
+  auto options = testing::options_for(dir, 1);
+  options.worker_path = dir.path() / "fake";
+  options.max_worker_restart = 0;
+  Pool pool(options);
+  ASSERT_TRUE(pool.start().has_value());
+  RecordingSource source;
+  source.add({0, 1});
+  ASSERT_FALSE(pool.run(source).has_value());
+  ASSERT_EQ(source.results.size(), 1u);
+  EXPECT_TRUE(contains(source.results[0].phases.at(0).longrepr, "unexpected `finished`"));
+}
+
+TEST_F(PoolFailureTest, WorkerOfAnotherProtocolVersion) {
+  write_fake_worker(dir, 2, "pass");
+  auto options = testing::options_for(dir, 2);
+  options.worker_path = dir.path() / "fake";
+  Pool pool(options);
+  auto started = pool.start();
+  ASSERT_FALSE(started.has_value());
+  EXPECT_EQ(started.error().code, ErrorCode::protocol);
+  EXPECT_EQ(started.error().message, "the worker speaks protocol 2; this drover speaks 1");
+}
+
 }  // namespace
 }  // namespace drover::agent
