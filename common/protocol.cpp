@@ -314,6 +314,7 @@ Result<Envelope> decode(std::string_view frame) {
   try {
     std::size_t offset = 0;
     handle = msgpack::unpack(frame.data(), frame.size(), offset, nullptr, nullptr, limit);
+    if (handle.get().type != msgpack::type::MAP) return fail(ErrorCode::parse, "not a drover frame");
     if (offset != frame.size()) {
       return fail(ErrorCode::parse, fmt::format("{} trailing bytes after the frame",
                                                 frame.size() - offset));
