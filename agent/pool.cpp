@@ -228,9 +228,8 @@ void Pool::Impl::stop_worker(Worker& worker) {
 void Pool::Impl::step(Worker& worker, bool stopping) {
   switch (worker.state) {
     case WorkerState::dead: {
-      if (worker.retired || stopping) return;
+      if (worker.retired || stopping || source->exhausted()) return;
       if (!worker.wants_respawn) {
-        if (source->exhausted()) return;
         auto leases = source->request(1);
         if (leases.empty()) return;
         enqueue(worker, leases);

@@ -236,7 +236,7 @@ common::TestResult Pool::Impl::lost_test_result(const Worker& worker, const Exit
 void Pool::Impl::on_exit(Worker& worker) {
   const ExitStatus status = *worker.process->exit_status();
   const bool clean = worker.bye;
-  log->debug("{}: {}", worker.name, describe(status));
+  std::string what = describe(status);  // for the log line
   if (!worker.collected) {
     if (!collection && !worker.deliberate && !failure) failure = start_error(worker, status);
   } else if (worker.running) {
@@ -246,27 +246,28 @@ void Pool::Impl::on_exit(Worker& worker) {
     const double elapsed = std::chrono::duration<double>(Clock::now() - worker.running_since).count();
     if (options.timeout > 0 && elapsed >= options.timeout - 0.05) worker.timed_out = true;
     common::TestResult lost = lost_test_result(worker, status);
-    log->warn("{}: {} while running {}", worker.name, lost.phases.front().message, nodeid(index));
+    what = lost.phases.front().message + " while running " + nodeid(index);
     worker.queue.erase(std::find_if(worker.queue.begin(), worker.queue.end(),
                                     [&](const QueuedTest& t) { return t.index == index; }));
     worker.running.reset();
     if (source) source->completed(std::move(lost));
   }
   hand_back(worker, true);
-  const bool crashed = !clean && !worker.deliberate && (collection.has_value() || worker.collected);
   if (!clean) launcher->signal_group(worker.process->pid(), SIGKILL);  // the test's leftovers
-  if (crashed && worker.timed_out) {
-    worker.wants_respawn = true;  // a timeout is the test's fault, not the worker's: not counted
-  } else if (crashed) {
-    ++crashes;
-    log->warn("{}: {}; {} of {} restarts used", worker.name, describe(status), std::min(crashes, max_restarts),
-              max_restarts);
-    if (crashes > max_restarts) {
-      worker.retired = true;
-      log->warn("{}: not restarted: maximum crashed workers reached: {}", worker.name, max_restarts);
-    } else {
-      worker.wants_respawn = !worker.shutdown_sent;
-    }
+  const bool crashed = !clean && !worker.deliberate && (collection.has_value() || worker.collected);
+  if (!crashed) {
+    log->debug("{}: {}", worker.name, what);
+  } else if (worker.timed_out) {
+    // The test's fault, not the worker's: not counted against the restart limit.
+    log->warn("{}: {}", worker.name, what);
+    worker.wants_respawn = !worker.shutdown_sent;
+  } else if (++crashes > max_restarts) {
+    log->warn("{}: {}; not restarted: maximum crashed workers reached: {}", worker.name, what, max_restarts);
+    worker.retired = true;
+  } else {
+    log->warn("{}: {}; restart {} of {}", worker.name, what, crashes, max_restarts);
+    // A worker shutting down had nothing left to do: its slot starts again on demand.
+    worker.wants_respawn = !worker.shutdown_sent;
   }
   worker.process.reset();
   worker.state = WorkerState::dead;

@@ -240,6 +240,9 @@ for line in commands:
         send({"type": "start", "index": command["indices"][0]})
         )" + misbehave + R"(
         time.sleep(60)
+    elif command["type"] == "shutdown":
+        send({"type": "bye", "exitstatus": 0})
+        sys.exit(0)
 )");
 }
 
@@ -277,6 +280,25 @@ TEST_F(PoolFailureTest, OutOfOrderMessageIsAProtocolFailure) {
   ASSERT_FALSE(pool.run(source).has_value());
   ASSERT_EQ(source.results.size(), 1u);
   EXPECT_TRUE(contains(source.results[0].phases.at(0).longrepr, "unexpected `finished`"));
+}
+
+// A worker whose own timeout does not fire is killed by drover.
+TEST_F(PoolFailureTest, DroverKillsAWorkerStuckPastItsTimeout) {
+  write_fake_worker(dir, 1, "pass");
+  auto options = testing::options_for(dir, 1);
+  options.worker_path = dir.path() / "fake";
+  options.timeout = 0.5;
+  Pool pool(options);
+  ASSERT_TRUE(pool.start().has_value());
+  RecordingSource source;
+  source.add({1});
+  ASSERT_TRUE(pool.run(source).has_value());
+  ASSERT_EQ(source.results.size(), 1u);
+  const auto& phase = source.results[0].phases.at(0);
+  EXPECT_EQ(phase.status, Status::failed);
+  EXPECT_EQ(phase.message, "timeout after 0.5 s");
+  EXPECT_TRUE(contains(phase.longrepr, "Timeout: worker 'gw0' was killed after 2.")) << phase.longrepr;
+  EXPECT_TRUE(contains(phase.longrepr, "running 't::b'")) << phase.longrepr;
 }
 
 TEST_F(PoolFailureTest, WorkerOfAnotherProtocolVersion) {
