@@ -12,7 +12,8 @@ int main(int argc, char** argv) {
   CLI::App app{"drover: a distributed, sharded test orchestrator for pytest suites", "drover"};
   app.require_subcommand(1);
   app.set_version_flag("--version", drover::cli::k_version);
-  app.add_flag("--check-args", "Parse and validate the command line, then exit without running");
+  bool check_args = false;
+  app.add_flag("--check-args", check_args, "Parse and validate the command line, then exit without running");
   // Everything after the first "--" goes to pytest untouched.
   std::vector<std::string> args(argv + 1, argv + argc);
   std::vector<std::string> passthrough;
