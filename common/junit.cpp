@@ -56,6 +56,19 @@ std::string captured(const std::vector<std::pair<std::string, std::string>>& sec
   return out;
 }
 
+// pytest's message source: reprcrash.message, or str(longrepr) when the report has
+// no crash location (fixture lookup errors, strict xpass, plugins' text). The
+// worker sends one line either way; when that line is just the start of the
+// longrepr, the longrepr is what pytest used.
+std::string pytest_reason(const PhaseReport& phase) {
+  if (phase.message.empty()) return phase.longrepr;
+  if (phase.longrepr.size() > phase.message.size() && phase.longrepr.starts_with(phase.message) &&
+      phase.longrepr[phase.message.size()] == '\n') {
+    return phase.longrepr;
+  }
+  return phase.message;
+}
+
 std::string prepare_content(const std::string& content, std::string_view header) {
   return python_center(header, 80, '-') + "\n" + content + "\n";
 }
@@ -83,7 +96,7 @@ class CaseWriter {
         }
         open();
         if (phase.when == Phase::call && phase.status != Status::error) {
-          add_simple("failure", phase.message.empty() ? phase.longrepr : phase.message, phase.longrepr);
+          add_simple("failure", pytest_reason(phase), phase.longrepr);
           ++m_stats.failure;
           call_failed = true;
           if (!m_report.log_passing_tests) write_captured_output(result, i);
@@ -132,7 +145,7 @@ class CaseWriter {
   }
 
   void append_error(const PhaseReport& phase) {
-    const std::string reason = phase.message.empty() ? phase.longrepr : phase.message;
+    const std::string reason = pytest_reason(phase);
     std::string message;
     if (phase.when == Phase::teardown) {
       message = "failed on teardown with \"" + reason + "\"";

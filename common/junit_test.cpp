@@ -163,6 +163,19 @@ TEST_F(JunitWriterTest, SetupAndTeardownErrorsCountLikePytest) {
   EXPECT_STREQ(cases[3].attribute("time").value(), "0.125");
 }
 
+TEST_F(JunitWriterTest, ReportWithoutCrashLocationUsesWholeLongrepr) {
+  // A missing fixture: pytest has no reprcrash and quotes str(longrepr), newlines
+  // included; the worker's one-line message is only the longrepr's first line.
+  JunitReport report;
+  const auto index = add("t.py::test_missing_fixture");
+  const std::string longrepr = "file /src/t.py, line 27\n  def test_missing_fixture(nope):\nE  fixture 'nope' not found";
+  report.results.push_back(result(index, {phase(Phase::setup, "failed", Status::error, 0, "file /src/t.py, line 27", longrepr),
+                                          phase(Phase::teardown, "passed", Status::none)}));
+  const pugi::xml_node suite = write(report);
+  EXPECT_EQ(std::string(suite.child("testcase").child("error").attribute("message").value()),
+            "failed on setup with \"" + longrepr + "\"");
+}
+
 TEST_F(JunitWriterTest, SyntheticResultsAreErrorsAndFailures) {
   JunitReport report;
   const auto crashed = add("t.py::test_crash");
