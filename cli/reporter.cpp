@@ -112,7 +112,7 @@ std::string Reporter::ruled(const std::string& text, char fill) const {
   return std::string(left, fill) + " " + text + " " + std::string(room - left, fill);
 }
 
-void Reporter::header(const std::string& text) { std::fprintf(m_out, "%s\n", ruled(text, '=').c_str()); }
+void Reporter::header(const std::string& text) { line(ruled(text, '=')); }
 
 void Reporter::line(const std::string& text) {
   clear_live_line();

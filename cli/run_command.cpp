@@ -148,7 +148,8 @@ int run_local(const RunOptions& options) {
   std::error_code ec;
   std::filesystem::remove_all(pool_opts->basetemp_root, ec);
   if (stop_message == "KeyboardInterrupt") return k_exit_interrupted;
-  if (!ran && ran.error().code != common::ErrorCode::interrupted) return k_exit_internal;
+  // Crashed workers past the restart limit leave failed tests behind: a test failure, not ours.
+  if (!ran && ran.error().code != common::ErrorCode::worker) return exit_code_for(ran.error());
   return counts.ok() ? k_exit_ok : k_exit_tests_failed;
 }
 
