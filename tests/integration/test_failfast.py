@@ -19,7 +19,6 @@ def test_stops_early(drover, copy_suite, tmp_path, args, failures):
     # The slow tail (40 tests of 0.2 s) is not scheduled; only what was already
     # in flight on the two workers may still finish.
     assert ran <= 4 + 6, result.describe()
-    assert result.seconds < 0.2 * 40 / 2
     junit = h.parse_junit(tmp_path / "r.xml")
     ran_cases = [c for c in junit.cases if c.outcome in ("passed", "failure")]
     assert len(ran_cases) == ran

@@ -77,7 +77,10 @@ def test_failure_messages_match_pytest(full):
     expected, actual = full.junits()
 
     def first_lines(junit: h.Junit, root: Path):
-        return sorted((c.key, c.outcome, c.message.replace(str(root), "ROOT").split("\n")[0])
+        # pytest's message attribute can span lines ('failed on setup with "file
+        # x.py, line 27\n  def test...'); compare the first line, without the quote
+        # that closes it on one line.
+        return sorted((c.key, c.outcome, c.message.replace(str(root), "ROOT").split("\n")[0].rstrip('"'))
                       for c in junit.cases if c.outcome.startswith(("failure", "error")))
 
     assert first_lines(actual, full.drover_dir) == first_lines(expected, full.pytest_dir)
