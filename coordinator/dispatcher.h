@@ -4,7 +4,8 @@
 //
 // Decoded messages and clock ticks go in; messages to send come out, so the
 // whole farm logic runs in tests with no socket and a fake clock. Runs with
-// queued work share agents round-robin, one lease at a time; an agent that
+// queued work share the agents evenly (an agent stays with its run, whose warm
+// pool it has, unless another run has fewer than its share); an agent that
 // goes silent or leaves loses its leases (Scheduler::agent_lost). Final
 // results are stored (Store), streamed to the run's clients, and feed the
 // duration history that plans the next runs.
@@ -77,6 +78,9 @@ class Dispatcher {
   void peer_lost(Out& out, const std::string& id, const std::string& reason, double now);
   void dispatch(Out& out, double now);
   bool lease_one(Out& out, Peer& agent, bool queued_only, double now);
+  // Runs to try for `agent`'s next lease, best first.
+  [[nodiscard]] std::vector<Run*> lease_order(const Peer& agent, bool queued_only);
+  bool lease_from(Out& out, Run& run, Peer& agent, double now);
   void apply(Out& out, Run& run, std::vector<Command> commands, double now);
   void stop_run(Out& out, Run& run, const std::string& state, const std::string& reason, double now);
   // Stores pending results and finishes runs that are done.

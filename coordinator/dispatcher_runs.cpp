@@ -114,20 +114,56 @@ void Dispatcher::dispatch(Out& out, double now) {
   }
 }
 
-bool Dispatcher::lease_one(Out& out, Peer& agent, bool queued_only, double now) {
+// An agent's pool is warm for one run: switching runs means a new pool and a
+// new collection. So an agent stays with its current run while that run has work
+// and no more than its fair share of agents; otherwise it moves to a run with
+// fewer agents than its share, taking those in round-robin order.
+std::vector<Dispatcher::Run*> Dispatcher::lease_order(const Peer& agent, bool queued_only) {
+  std::vector<Run*> open;  // round-robin order from the cursor
   const std::size_t count = m_run_order.size();
   for (std::size_t step = 0; step < count; ++step) {
-    const std::size_t at = (m_cursor + step) % count;
-    Run* run = find_run(m_run_order[at]);
+    Run* run = find_run(m_run_order[(m_cursor + step) % count]);
     if (run == nullptr || !run->state.empty() || run->refused.contains(agent.label)) continue;
     if (queued_only && run->scheduler.queued_tests() == 0) continue;
-    if (run->agents.insert(agent.label).second) run->scheduler.agent_joined(agent.label, agent.slots);
-    const int before = agent.credits;
-    apply(out, *run, run->scheduler.request_work(agent.label, 1, now), now);
-    if (agent.credits < before) {
-      m_cursor = (at + 1) % count;  // the next lease goes to the next run
-      return true;
-    }
+    open.push_back(run);
+  }
+  if (open.empty()) return open;
+  std::map<std::string, std::size_t> serving;
+  std::size_t agents = 0;
+  for (const auto& [id, peer] : m_peers) {
+    if (peer->role != "agent") continue;
+    ++agents;
+    ++serving[peer->current_run];
+  }
+  const std::size_t share = (agents + open.size() - 1) / open.size();
+  Run* current = nullptr;
+  for (Run* run : open) current = run->id == agent.current_run ? run : current;
+  std::vector<Run*> order;
+  if (current != nullptr && serving[current->id] <= share) order.push_back(current);
+  for (Run* run : open) {
+    if (run != current && serving[run->id] < share) order.push_back(run);
+  }
+  if (current != nullptr && order.empty()) order.push_back(current);
+  for (Run* run : open) {
+    if (std::ranges::find(order, run) == order.end()) order.push_back(run);
+  }
+  return order;
+}
+
+bool Dispatcher::lease_from(Out& out, Run& run, Peer& agent, double now) {
+  if (run.agents.insert(agent.label).second) run.scheduler.agent_joined(agent.label, agent.slots);
+  const int before = agent.credits;
+  apply(out, run, run.scheduler.request_work(agent.label, 1, now), now);
+  if (agent.credits >= before) return false;
+  agent.current_run = run.id;
+  const auto at = std::ranges::find(m_run_order, run.id);
+  m_cursor = (static_cast<std::size_t>(at - m_run_order.begin()) + 1) % m_run_order.size();
+  return true;
+}
+
+bool Dispatcher::lease_one(Out& out, Peer& agent, bool queued_only, double now) {
+  for (Run* run : lease_order(agent, queued_only)) {
+    if (lease_from(out, *run, agent, now)) return true;
   }
   return false;
 }

@@ -25,6 +25,7 @@ struct Dispatcher::Peer {
   double last_seen = 0.0;
   double last_sent = 0.0;
   std::uint64_t beat = 0;
+  std::string current_run;  // run of its latest lease: its warm pool serves that run
 };
 
 struct Dispatcher::Run {

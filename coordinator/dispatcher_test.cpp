@@ -171,17 +171,38 @@ TEST_F(DispatcherTest, SilentAgentLosesItsLeasesToAnother) {
   EXPECT_EQ(errors[0].code, "protocol");
 }
 
-TEST_F(DispatcherTest, RunsShareAnAgentRoundRobin) {
-  hello_agent("A", 4);
+TEST_F(DispatcherTest, RunsShareAgentsEvenlyAndAgentsStayWithTheirRun) {
+  hello_agent("A", 2);
+  hello_agent("B", 2);
   hello_client("C");
-  (void)say("C", submission("r1", 4));
-  (void)say("C", submission("r2", 4));
-  auto leases = sent<farm::Lease>(say("A", farm::WorkRequest{4}), "A");
-  ASSERT_EQ(leases.size(), 4u);
-  std::map<std::string, int> per_run;
-  for (const auto& lease : leases) ++per_run[lease.run_id];
-  EXPECT_EQ(per_run["r1"], 2);
-  EXPECT_EQ(per_run["r2"], 2);
+  (void)say("C", submission("r1", 6));
+  auto first = sent<farm::Lease>(say("A", farm::WorkRequest{2}), "A");
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].run_id, "r1");
+  EXPECT_EQ(first[1].run_id, "r1");
+  (void)say("C", submission("r2", 6));
+  // r2 has no agent: B goes there, and stays there.
+  auto second = sent<farm::Lease>(say("B", farm::WorkRequest{2}), "B");
+  ASSERT_EQ(second.size(), 2u);
+  EXPECT_EQ(second[0].run_id, "r2");
+  EXPECT_EQ(second[1].run_id, "r2");
+  // A keeps its warm pool on r1 while both runs have one agent each.
+  auto more = sent<farm::Lease>(say("A", farm::WorkRequest{1}), "A");
+  ASSERT_EQ(more.size(), 1u);
+  EXPECT_EQ(more[0].run_id, "r1");
+}
+
+TEST_F(DispatcherTest, OneAgentServesSeveralRunsInTurn) {
+  hello_agent("A", 1);
+  hello_client("C");
+  (void)say("C", submission("r1", 1));
+  (void)say("C", submission("r2", 1));
+  auto lease = sent<farm::Lease>(say("A", farm::WorkRequest{1}), "A");
+  ASSERT_EQ(lease.size(), 1u);
+  (void)say("A", farm::TestResultMsg{lease[0].run_id, lease[0].lease_id, passed(0)});
+  auto next = sent<farm::Lease>(say("A", farm::WorkRequest{1}), "A");
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_NE(next[0].run_id, lease[0].run_id);  // the first run is done: on to the other
 }
 
 TEST_F(DispatcherTest, HelloOutsideTheVersionRangeIsRefused) {
