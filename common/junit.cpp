@@ -266,12 +266,14 @@ std::string this_hostname() {
   return buffer;
 }
 
-void write_collect_reports(pugi::xml_node suite, const Collection& collection, Stats& stats) {
+void write_collect_reports(pugi::xml_node suite, const Collection& collection, JunitFamily family, Stats& stats) {
   const auto open = [&](const std::string& nodeid) {
     pugi::xml_node testcase = suite.append_child("testcase");
     const TestAddress address = mangle_test_address(nodeid);
     testcase.append_attribute("classname") = bin_xml_escape(address.classname).c_str();
     testcase.append_attribute("name") = bin_xml_escape(address.name).c_str();
+    // A collector's location is its path, without a line.
+    if (family == JunitFamily::xunit1) testcase.append_attribute("file") = nodeid.substr(0, nodeid.find("::")).c_str();
     testcase.append_attribute("time") = "0.000";
     return testcase;
   };
@@ -335,7 +337,7 @@ Result<void> write_junit(const std::filesystem::path& path, const JunitReport& r
   write_properties(suite, report);
 
   Stats stats;
-  write_collect_reports(suite, collection, stats);
+  write_collect_reports(suite, collection, report.family, stats);
   std::vector<const TestResult*> ordered;
   for (const TestResult& result : report.results) {
     if (result.index >= collection.items.size()) {

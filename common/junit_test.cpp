@@ -232,6 +232,25 @@ TEST_F(JunitWriterTest, CapturedOutputFollowsJunitLogging) {
   EXPECT_FALSE(write(report).child("testcase").child("system-out"));
 }
 
+TEST_F(JunitWriterTest, Xunit1AddsFileAndZeroBasedLine) {
+  const auto index = add("pkg/test_mod.py::TestC::test_m");  // line 10, 1-based
+  m_collection.errors.push_back({"pkg/test_broken.py", "ImportError"});
+  JunitReport report;
+  report.family = JunitFamily::xunit1;
+  report.results.push_back(with_call(index, phase(Phase::call, "passed", Status::passed)));
+  const pugi::xml_node suite = write(report);
+  const pugi::xml_node error = suite.child("testcase");
+  EXPECT_STREQ(error.attribute("file").value(), "pkg/test_broken.py");
+  EXPECT_FALSE(error.attribute("line"));
+  const pugi::xml_node test = error.next_sibling("testcase");
+  EXPECT_STREQ(test.attribute("file").value(), "pkg/test_mod.py");
+  EXPECT_STREQ(test.attribute("line").value(), "9");
+  EXPECT_EQ(parse_junit_family("legacy"), JunitFamily::xunit1);
+  EXPECT_FALSE(parse_junit_family("xunit3"));
+  EXPECT_EQ(parse_junit_logging("out-err"), JunitLogging::out_err);
+  EXPECT_FALSE(parse_junit_logging("yes"));
+}
+
 TEST_F(JunitWriterTest, DroverPropertiesListTheAssignment) {
   add("a.py::test_x");
   add("a.py::test_dup");
