@@ -111,10 +111,17 @@ class Tools:
             self.commands["pytest -n 2"] = [python, "-m", "pytest", "-p", "no:cacheprovider", "-q",
                                             "-n", str(WORKERS)]
 
-    def measure(self, suite: Path, rounds: dict[str, int], timeout: float) -> dict[str, list[float]]:
-        """Alternate the tools round by round; a tool stops once it has its rounds."""
+    def measure(self, suite: Path, rounds: dict[str, int], timeout: float,
+                deadline: float) -> dict[str, list[float]]:
+        """Alternate the tools round by round; a tool stops once it has its rounds.
+
+        No new round starts after `deadline` (time.monotonic()), so a loaded
+        machine still finishes in a few minutes, with fewer rounds."""
         times: dict[str, list[float]] = {name: [] for name in rounds}
         for r in range(max(rounds.values())):
+            if r > 0 and time.monotonic() > deadline:
+                print(f"    time budget used up: stopping after {r} round(s)", flush=True)
+                break
             for name, wanted in rounds.items():
                 if r < wanted:
                     times[name].append(timed(self.commands[name], suite, timeout))
@@ -141,11 +148,11 @@ def report_medians(times: dict[str, list[float]]) -> dict[str, float]:
     return medians
 
 
-def bench_trivial(tools: Tools, base: Path, rounds: int) -> None:
+def bench_trivial(tools: Tools, base: Path, rounds: int, deadline: float) -> None:
     suite = base / "trivial"
     count = make_trivial(suite)
     print(f"\n== trivial: {count} tests in {TRIVIAL_FILES} files, {rounds} rounds (median wall time)", flush=True)
-    times = tools.measure(suite, dict.fromkeys(tools.commands, rounds), timeout=120)
+    times = tools.measure(suite, dict.fromkeys(tools.commands, rounds), timeout=120, deadline=deadline)
     medians = report_medians(times)
     drover = medians["drover -n 2"]
     if "pytest -n 2" in medians:
@@ -153,7 +160,7 @@ def bench_trivial(tools: Tools, base: Path, rounds: int) -> None:
     report_ratio("drover / pytest", drover / medians["pytest"], 1.0)
 
 
-def bench_skewed(tools: Tools, base: Path, rounds: int) -> None:
+def bench_skewed(tools: Tools, base: Path, rounds: int, deadline: float) -> None:
     suite = base / "skewed"
     nominal = make_skewed(suite)
     print(f"\n== skewed: {len(nominal)} tests, {len(SKEWED_LONG)} of 1-2 s, nominal total "
@@ -172,7 +179,7 @@ def bench_skewed(tools: Tools, base: Path, rounds: int) -> None:
     # round is its reference, which keeps the benchmark within a few minutes.
     wanted = {name: rounds for name in tools.commands}
     wanted["pytest"] = 1
-    times = tools.measure(suite, wanted, timeout=180)
+    times = tools.measure(suite, wanted, timeout=180, deadline=deadline)
     medians = report_medians(times)
     print(f"  lower bound max(total/{WORKERS}, longest) = {bound:.2f}s "
           f"(total {total:.2f}s, longest {longest:.2f}s, {source})")
@@ -190,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default="/usr/bin/python3", help="interpreter with pytest (and pytest-xdist)")
     parser.add_argument("--rounds", type=int, default=5, help="timed runs per tool and suite (default 5)")
     parser.add_argument("--suite", choices=("trivial", "skewed", "all"), default="all")
+    parser.add_argument("--budget", type=float, default=150.0,
+                        help="seconds after which no new round starts (default 150; each tool gets >= 1 round)")
     parser.add_argument("--keep", action="store_true", help="keep the generated suites and print where")
     args = parser.parse_args(argv)
     if args.rounds < 1:
@@ -209,10 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(tempfile.mkdtemp(prefix="drover-bench-"))
     started = time.monotonic()
     try:
+        # The trivial suite is cheap: it gets a third of the budget when both run.
+        share = 1 / 3 if args.suite == "all" else 1.0
         if args.suite in ("trivial", "all"):
-            bench_trivial(tools, base, args.rounds)
+            bench_trivial(tools, base, args.rounds, started + args.budget * share)
         if args.suite in ("skewed", "all"):
-            bench_skewed(tools, base, args.rounds)
+            # The skewed rounds take ~25 s each: stop early enough to end near the budget.
+            bench_skewed(tools, base, args.rounds, started + args.budget - 25)
     except ToolFailed as e:
         print(f"bench_local: {e}", file=sys.stderr)
         return 1
