@@ -53,6 +53,12 @@ def test_os_exit_is_an_error_naming_the_exit_code(crash_run):
     assert "worker exited with code 3" in case.message + case.text
 
 
+def test_killed_worker_is_an_error_naming_the_signal(crash_run):
+    case = crash_run.case("test_sigkill_self")
+    assert case.outcome.startswith("error"), case
+    assert "worker crashed (signal 9)" in case.message + case.text
+
+
 def test_hang_fails_with_timeout_and_stack(crash_run):
     case = crash_run.case("test_hang_forever")
     assert case.outcome == "failure", case
@@ -64,11 +70,12 @@ def test_hang_fails_with_timeout_and_stack(crash_run):
 
 def test_everything_else_ran_and_passed(crash_run):
     junit = crash_run.junit()
-    special = {"test_segfault", "test_os_exit", "test_hang_forever", "test_prints_8_mib_and_fails"}
+    special = {"test_segfault", "test_os_exit", "test_sigkill_self", "test_hang_forever",
+               "test_prints_8_mib_and_fails"}
     others = [c for c in junit.cases if c.name not in special]
     assert others and all(c.outcome == "passed" for c in others), [c for c in others if c.outcome != "passed"]
     assert {c.name for c in others} >= {"test_after_segfault", "test_after_exit", "test_after_hang",
-                                        "test_before_segfault", "test_before_exit"}
+                                        "test_before_segfault", "test_before_exit", "test_after_sigkill"}
 
 
 def test_one_testcase_per_collected_test(crash_run):
@@ -78,8 +85,8 @@ def test_one_testcase_per_collected_test(crash_run):
 
 def test_summary_counts(crash_run):
     counts = h.summary_counts(crash_run.result.stdout)
-    assert counts["errors"] == 2 and counts["failed"] == 2, crash_run.result.describe()
-    assert counts["passed"] == len(crash_run.collected) - 4
+    assert counts["errors"] == 3 and counts["failed"] == 2, crash_run.result.describe()
+    assert counts["passed"] == len(crash_run.collected) - 5
 
 
 def test_8_mib_output_is_fine_and_truncated(crash_run):

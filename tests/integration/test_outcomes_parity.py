@@ -86,6 +86,20 @@ def test_failure_messages_match_pytest(full):
     assert first_lines(actual, full.drover_dir) == first_lines(expected, full.pytest_dir)
 
 
+def _short_summary(text: str) -> list[str]:
+    """FAILED/ERROR lines of the short test summary, node id only (pytest cuts
+    the message to the terminal width)."""
+    lines = text.split("short test summary info", 1)[-1].splitlines()
+    return [line.split(" - ", 1)[0].rstrip() for line in lines if line.startswith(("FAILED ", "ERROR "))]
+
+
+def test_short_summary_in_pytest_order(full):
+    """Results are reported in collection order, whatever worker ran them."""
+    expected = _short_summary(full.pytest.stdout)
+    assert expected, full.pytest.stdout[-2000:]
+    assert _short_summary(full.drover.stdout) == expected, full.drover.describe()
+
+
 def test_duplicate_parametrize_ids_both_run(full):
     _, actual = full.junits()
     names = collections.Counter(c.name for c in actual.cases if c.name.startswith("test_duplicate_ids"))

@@ -120,17 +120,20 @@ def test_merge_catches_missing_test(shards):
     assert result.rc != 0, result.describe()
 
 
-def test_gitlab_node_variables_pick_the_shard(shards, copy_suite, tmp_path):
-    # GitLab's CI_NODE_INDEX is 1-based: index 1 of 3 is drover's shard 0.
+@pytest.mark.parametrize("env,shard", [
+    ({"CI_NODE_INDEX": "1", "CI_NODE_TOTAL": str(SHARDS)}, 0),        # GitLab: 1-based
+    ({"CIRCLE_NODE_INDEX": "2", "CIRCLE_NODE_TOTAL": str(SHARDS)}, 2),  # CircleCI: 0-based
+    ({"BUILDKITE_PARALLEL_JOB": "1", "BUILDKITE_PARALLEL_JOB_COUNT": str(SHARDS)}, 1),  # Buildkite: 0-based
+], ids=["gitlab", "circleci", "buildkite"])
+def test_ci_variables_pick_the_shard(shards, copy_suite, tmp_path, env, shard):
     suite = copy_suite("outcomes")
-    result = h.run_drover(suite, "-n", "1", "--junitxml", str(tmp_path / "gl.xml"),
-                          env={"CI_NODE_INDEX": "1", "CI_NODE_TOTAL": str(SHARDS)})
+    result = h.run_drover(suite, "-n", "1", "--junitxml", str(tmp_path / "ci.xml"), env=env)
     assert result.rc in (0, 1), result.describe()
-    junit = h.parse_junit(tmp_path / "gl.xml")
-    assert junit.property("drover.shard_index") == "0"
+    junit = h.parse_junit(tmp_path / "ci.xml")
+    assert junit.property("drover.shard_index") == str(shard)
     assert junit.property("drover.total_shards") == str(SHARDS)
     assert sorted(junit.property_values("drover.assigned")) == \
-        sorted(shards.junits()[0].property_values("drover.assigned"))
+        sorted(shards.junits()[shard].property_values("drover.assigned"))
 
 
 def _strings(value):
