@@ -115,3 +115,12 @@ def test_single_worker_is_replaced_after_each_crash(drover, tmp_path):
     counts = h.summary_counts(run.result.stdout)
     assert (counts["errors"], counts["passed"], counts["failed"]) == (2, len(run.collected) - 2, 0)
     assert run.leftovers == []
+
+
+def test_capture_limit_option(drover, tmp_path):
+    run = CrashRun(tmp_path, ["-n", "1", "--capture-limit", "1000"], ("test_big_output.py",))
+    assert run.result.rc == 1, run.result.describe()
+    note = re.search(r"\[drover: output truncated, (\d+) bytes dropped\]", run.result.stdout)
+    assert note, run.result.describe()
+    assert int(note.group(1)) == 8 * 1024 * 1024 - 1000
+    assert len(run.result.stdout) < 200 * 1024

@@ -111,3 +111,33 @@ def test_interpreter_without_pytest(drover, copy_suite, tmp_path):
     assert "pytest" in result.stderr, result.describe()
     assert "terminate called" not in result.output
     assert h.wait_no_processes_in(suite) == []
+
+
+def test_more_workers_than_tests(drover, copy_suite):
+    suite = copy_suite("outcomes")
+    result = h.run_drover(suite, "-n", "6", "pkg_a")
+    assert result.rc == 0, result.describe()
+    assert h.summary_counts(result.stdout)["passed"] == 2
+    assert h.wait_no_processes_in(suite) == []
+
+
+def test_run_from_a_subdirectory_uses_the_rootdir(drover, copy_suite):
+    # As with pytest, the rootdir is where pytest.ini is; node ids and the
+    # durations file are relative to it, not to the current directory.
+    suite = copy_suite("outcomes")
+    result = h.run_drover(suite / "pkg_a", "-n", "2")
+    assert result.rc == 0, result.describe()
+    assert h.summary_counts(result.stdout)["passed"] == 2
+    durations = h.read_durations(suite / ".test_durations")
+    assert set(durations) == {"pkg_a/test_util.py::test_util_in_pkg_a", "pkg_a/test_util.py::test_shared_name"}
+    assert not (suite / "pkg_a" / ".test_durations").exists()
+
+
+def test_workers_collecting_differently_is_a_clear_error(drover, copy_suite):
+    suite = copy_suite("unstable_collection")
+    assert h.run_pytest(suite).rc == 0  # fine for plain pytest, in one process
+    result = h.run_drover(suite, "-n", "2", timeout=60)
+    assert result.rc not in (0, 1, 5) and 0 < result.rc < 128, result.describe()
+    assert "collect" in result.stderr.lower(), result.describe()
+    assert "terminate called" not in result.output
+    assert h.wait_no_processes_in(suite) == []
