@@ -50,7 +50,9 @@ void check_shards(const std::vector<JunitFile>& files, Problems& problems) {
   std::map<int, std::vector<std::string>> by_index;
   for (const JunitFile& file : files) {
     const auto& drover = file.drover;
-    if (!drover.total_shards || !drover.shard_index) {
+    if (drover.merged_reports) {
+      problems.add("not a shard", file.path + ": already a merged report, not a shard (is the output among the inputs?)");
+    } else if (!drover.total_shards || !drover.shard_index) {
       problems.add("not a shard", file.path + ": not a drover shard report (no drover.shard_index/drover.total_shards)");
     } else if (*drover.total_shards != total) {
       problems.add("shard count", file.path + ": drover.total_shards is " + std::to_string(*drover.total_shards) +

@@ -203,6 +203,21 @@ TEST_F(JunitMergeTest, ShardMixedWithPlainReport) {
   EXPECT_TRUE(has_problem(merged, "pytest.xml: not a drover shard report")) << problems(merged);
 }
 
+TEST_F(JunitMergeTest, MergedReportAmongTheShards) {
+  JunitFile first = shard(0, 2, {0, 1, 2});
+  JunitFile second = shard(1, 2, {3, 4, 5});
+  const MergedReport merged = merge_junit({first, second}, "0.1.0");
+  ASSERT_TRUE(merged.problems.empty()) << problems(merged);
+  const fs::path path = m_dir / "junit.xml";
+  ASSERT_TRUE(save_xml_atomically(path, *merged.document));
+  auto again = read_junit(path);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->drover.merged_reports, 2);
+  again->path = "junit.xml";
+  const MergedReport twice = merge_junit({first, second, *again}, "0.1.0");
+  EXPECT_TRUE(has_problem(twice, "junit.xml: already a merged report, not a shard")) << problems(twice);
+}
+
 TEST_F(JunitMergeTest, MalformedAndForeignFiles) {
   auto html = parse_junit("<html><body/></html>", "report.xml");
   ASSERT_FALSE(html);

@@ -100,7 +100,9 @@ class Reader {
     } else if (name == k_junit_prop_assigned_indices) {
       drover.assigned_indices = parse_index_ranges(value);
       if (!drover.assigned_indices) return fail(ErrorCode::parse, m_name + ": bad " + name + " property '" + value + "'");
-    } else if (name != k_junit_prop_merged_reports) {
+    } else if (name == k_junit_prop_merged_reports) {
+      return number(drover.merged_reports);
+    } else {
       suite.properties.emplace_back(name, value);
     }
     return {};

@@ -63,6 +63,7 @@ struct DroverProperties {
   std::optional<int> assigned_count;
   std::vector<std::string> assigned;        // node ids, in collection order
   std::optional<std::vector<int>> assigned_indices;  // collection indices, same order
+  std::optional<int> merged_reports;                 // set on `drover merge` output
   [[nodiscard]] bool has_assignment() const { return assigned_count.has_value(); }
 };
 
