@@ -215,7 +215,10 @@ class WorkerPlugin:
         if self._index < 0:
             return
         config = self.config
-        status = config.hook.pytest_report_teststatus(report=report, config=config)[0]
+        category = config.hook.pytest_report_teststatus(report=report, config=config)
+        # None: no plugin answered (pytest's answer for a passed call lives in its terminal
+        # plugin, which -p no:terminal removes).
+        status = category[0] if category else None
         if status not in _STATUSES:
             status = _fallback_status(report)
         longrepr = report.longrepr

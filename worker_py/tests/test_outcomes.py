@@ -2,6 +2,8 @@
 
 import hashlib
 
+import pytest
+
 from worker_harness import Worker, final_status, write_suite
 
 OUTCOMES = '''
@@ -72,9 +74,12 @@ def by_name(collected, results):
     return {item["nodeid"].split("::")[-1]: results[index] for index, item in enumerate(collected["items"])}
 
 
-def test_every_outcome_has_pytests_status_and_message(tmp_path):
+# Without pytest's terminal plugin no plugin answers pytest_report_teststatus for a passed
+# call; the worker must still report pytest's categories.
+@pytest.mark.parametrize("extra", [[], ["-p", "no:terminal"]], ids=["default", "no-terminal"])
+def test_every_outcome_has_pytests_status_and_message(tmp_path, extra):
     write_suite(tmp_path, {"test_outcomes.py": OUTCOMES})
-    collected, results, bye = Worker(tmp_path, ["-p", "no:cacheprovider"]).run_all()
+    collected, results, bye = Worker(tmp_path, ["-p", "no:cacheprovider", *extra]).run_all()
     tests = by_name(collected, results)
     assert {name: final_status(result) for name, result in tests.items()} == {
         "test_pass": "passed",
@@ -89,6 +94,8 @@ def test_every_outcome_has_pytests_status_and_message(tmp_path):
         "test_in_class": "passed",
     }
     assert bye["exitstatus"] == 1  # pytest's TESTS_FAILED
+    if extra:
+        return  # without the terminal plugin pytest itself renders failures as "no option named 'verbose'"
 
     fail = tests["test_fail"]["call"]
     assert fail["outcome"] == "failed"
