@@ -203,6 +203,24 @@ TEST_F(JunitMergeTest, ShardMixedWithPlainReport) {
   EXPECT_TRUE(has_problem(merged, "pytest.xml: not a drover shard report")) << problems(merged);
 }
 
+TEST_F(JunitMergeTest, LongProblemListsAreCut) {
+  m_collection.items.clear();
+  std::vector<TestIndex> all;
+  std::string joined;
+  for (TestIndex i = 0; i < 30; ++i) {
+    TestItem item;
+    item.nodeid = "t.py::test_" + std::to_string(i);
+    joined += (i ? "\n" : "") + item.nodeid;
+    m_collection.items.push_back(item);
+    all.push_back(i);
+  }
+  m_collection.hash = sha256_hex(joined);
+  const MergedReport merged = merge_junit({shard(0, 1, all, std::vector<TestIndex>{})}, "");
+  ASSERT_EQ(merged.problems.size(), 21u) << problems(merged);
+  EXPECT_EQ(merged.problems.front(), "shard-0.xml: not reported: t.py::test_0");
+  EXPECT_EQ(merged.problems.back(), "not reported: ... and 10 more");
+}
+
 TEST_F(JunitMergeTest, MergedReportAmongTheShards) {
   JunitFile first = shard(0, 2, {0, 1, 2});
   JunitFile second = shard(1, 2, {3, 4, 5});
