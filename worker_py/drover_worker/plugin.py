@@ -92,7 +92,10 @@ class WorkerPlugin:
     def _send_collected(self, session):
         items = []
         for item in session.items:
-            location = item.location
+            try:
+                location = item.location
+            except Exception:  # a plugin item whose reportinfo() fails: pytest copes too
+                location = (None, None, None)
             cls = getattr(item, "cls", None)
             markers = []
             for marker in item.iter_markers():
@@ -214,6 +217,24 @@ class WorkerPlugin:
     def pytest_runtest_logreport(self, report):
         if self._index < 0:
             return
+        try:
+            self._report(report)
+        except Exception as error:  # a plugin's odd report must not end the whole session
+            self._writer.send(
+                {
+                    "type": "report",
+                    "index": self._index,
+                    "when": report.when if report.when in _PHASES else "call",
+                    "outcome": "failed",  # visible, never a silent pass
+                    "status": "failed" if report.when == "call" else "error",
+                    "duration": float(getattr(report, "duration", 0.0) or 0.0),
+                    "longrepr": _text(report.longrepr) if report.longrepr is not None else "",
+                    "message": "drover worker could not report this phase: %r" % error,
+                    "sections": [],
+                }
+            )
+
+    def _report(self, report):
         config = self.config
         category = config.hook.pytest_report_teststatus(report=report, config=config)
         # None: no plugin answered (pytest's answer for a passed call lives in its terminal

@@ -189,3 +189,25 @@ def test_two_workers_report_the_same_hash(tmp_path):
         second.close()
     assert one["hash"] == two["hash"]
     assert one["items"] == two["items"] and len(one["items"]) == 13
+
+
+def test_a_report_the_worker_cannot_encode_does_not_end_the_session(tmp_path):
+    write_suite(
+        tmp_path,
+        {
+            "conftest.py": (
+                "import pytest\n"
+                "@pytest.hookimpl(hookwrapper=True)\n"
+                "def pytest_runtest_makereport(item, call):\n"
+                "    outcome = yield\n"
+                "    if item.name == 'test_odd' and call.when == 'call':\n"
+                "        outcome.get_result().sections.append(('odd section', None))\n"
+            ),
+            "test_odd.py": "def test_odd():\n    pass\ndef test_next():\n    pass\n",
+        },
+    )
+    _, results, _ = Worker(tmp_path, ["-p", "no:cacheprovider"]).run_all()
+    odd = results[0]["call"]
+    assert (odd["outcome"], odd["status"]) == ("failed", "failed")
+    assert odd["message"].startswith("drover worker could not report this phase: TypeError(")
+    assert results[1]["call"]["status"] == "passed"
