@@ -250,6 +250,9 @@ TEST_F(JunitMergeTest, MalformedAndForeignFiles) {
   auto bad_total = parse_junit(R"(<testsuite tests="many"/>)", "r.xml");
   ASSERT_FALSE(bad_total);
   EXPECT_EQ(bad_total.error().message, "r.xml: bad tests attribute 'many' in <testsuite>");
+  auto directory = read_junit(m_dir);
+  ASSERT_FALSE(directory);
+  EXPECT_EQ(directory.error().message, m_dir.string() + ": is a directory");
   auto missing = read_junit(m_dir / "nope.xml");
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message.find("nope.xml: cannot read: No such file or directory"), std::string::npos);

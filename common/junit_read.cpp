@@ -180,6 +180,8 @@ Result<JunitFile> parse_junit(std::string_view xml, const std::string& name) {
 }
 
 Result<JunitFile> read_junit(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return fail(ErrorCode::io, path.string() + ": is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) return fail(ErrorCode::io, path.string() + ": cannot read: " + std::strerror(errno));
   std::ostringstream buffer;
