@@ -22,7 +22,7 @@ std::optional<int> to_int(std::string_view text) {
 }
 
 std::optional<double> to_double(std::string_view text) {
-  // Some producers write "1,234.5" or "1.5s"; JUnit says a plain decimal.
+  // JUnit times are plain decimals; "1,234.5" or "1.5s" is reported as a bad attribute.
   double value = 0.0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
