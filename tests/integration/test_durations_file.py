@@ -23,11 +23,12 @@ def test_rootdir_durations_written(drover, copy_suite):
 
 def test_durations_reflect_sleeps(drover, copy_suite):
     suite = copy_suite("failfast")
-    result = h.run_drover(suite, "-n", "2", "test_failfast.py::test_slow_tail")
+    tail = [f"test_failfast.py::test_slow_tail[{n}]" for n in range(6)]
+    result = h.run_drover(suite, "-n", "2", *tail)
     assert result.rc == 0, result.describe()
     durations = h.read_durations(suite / ".test_durations")
-    slow = [v for k, v in durations.items() if "test_slow_tail" in k]
-    assert len(slow) == 40 and all(0.15 <= v <= 5 for v in slow), slow
+    assert set(durations) == set(tail)
+    assert all(0.15 <= durations[n] <= 5 for n in tail), durations
 
 
 def test_durations_option_writes_given_file_and_keeps_history(drover, copy_suite, tmp_path):

@@ -115,7 +115,7 @@ def test_interpreter_without_pytest(drover, copy_suite, tmp_path):
 
 def test_more_workers_than_tests(drover, copy_suite):
     suite = copy_suite("outcomes")
-    result = h.run_drover(suite, "-n", "6", "pkg_a")
+    result = h.run_drover(suite, "-n", "4", "pkg_a")
     assert result.rc == 0, result.describe()
     assert h.summary_counts(result.stdout)["passed"] == 2
     assert h.wait_no_processes_in(suite) == []
