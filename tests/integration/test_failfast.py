@@ -1,6 +1,8 @@
 """-x and --maxfail stop scheduling at the first (N-th) failure and report what ran."""
 from __future__ import annotations
 
+import collections
+
 import pytest
 
 import drover_helpers as h
@@ -32,3 +34,6 @@ def test_without_x_runs_everything(drover, copy_suite):
     assert result.rc == 1, result.describe()
     counts = h.summary_counts(result.stdout)
     assert (counts["failed"], counts["passed"]) == (2, 42), result.describe()
+    # 8 s of sleeping tests with -n 2: both workers took a share.
+    pids = (suite / ".test_pids").read_text().split()
+    assert len(pids) == 44 and len(set(pids)) == 2, collections.Counter(pids)
