@@ -51,7 +51,7 @@ class Writer:
                 try:
                     written = os.write(self._fd, view)
                 except BlockingIOError:  # someone made the pipe non-blocking: wait instead
-                    select.select([], [self._fd], [])
+                    _wait(self._fd, select.POLLOUT)
                     continue
                 view = view[written:]
         except OSError:
@@ -65,6 +65,9 @@ class Reader:
         self._fd = fd
         self._buffer = b""
         self.eof = False
+        # poll, not select: select cannot watch descriptors numbered 1024 and above.
+        self._poll = select.poll()
+        self._poll.register(fd, select.POLLIN)
 
     def read(self, block):
         """Returns the complete commands available now (waiting for one if `block`).
@@ -74,13 +77,13 @@ class Reader:
         """
         commands = []
         while not commands and not self.eof:
-            if not block and not select.select([self._fd], [], [], 0)[0]:
+            if not block and not self._poll.poll(0):
                 break
             try:
                 chunk = os.read(self._fd, 1 << 16)
             except BlockingIOError:  # a non-blocking descriptor with nothing to read yet
                 if block:
-                    select.select([self._fd], [], [])
+                    self._poll.poll()
                     continue
                 break
             if not chunk:
@@ -93,6 +96,12 @@ class Reader:
             elif len(self._buffer) > _MAX_COMMAND:
                 raise ProtocolError("command line longer than %d bytes" % _MAX_COMMAND)
         return commands
+
+
+def _wait(fd, events):
+    poller = select.poll()
+    poller.register(fd, events)
+    poller.poll()
 
 
 def _parse(line):

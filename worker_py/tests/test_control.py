@@ -77,6 +77,20 @@ def test_commands_may_come_over_a_socket(tmp_path, nonblocking):
     assert len(results) == len(collected["items"]) == 5
 
 
+def test_descriptors_above_1024_work(tmp_path):
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] <= 1501:
+        pytest.skip("the descriptor limit is too low for fds above 1500")
+    worker = simple_worker(tmp_path, high_fds=True)
+    collected = worker.start()
+    time.sleep(0.2)  # the worker is now waiting on fd 1500
+    worker.run(range(5))
+    worker.shutdown()
+    assert len(results_by_index(worker.until("bye"))) == len(collected["items"])
+    assert worker.wait() == 0
+
+
 def test_maxfail_and_exitfirst_do_not_stop_the_worker(tmp_path):
     worker = simple_worker(tmp_path, ["-x", "--maxfail=1"])
     _, results, bye = worker.run_all(order=[3, 0, 1])

@@ -22,7 +22,16 @@ DEADLINE = 60.0  # seconds any single wait may take before the test fails
 
 class Worker:
     def __init__(
-        self, cwd, pytest_args=(), *, worker_args=(), python_args=(), python=PYTHON, command_socket=False, nonblocking=False
+        self,
+        cwd,
+        pytest_args=(),
+        *,
+        worker_args=(),
+        python_args=(),
+        python=PYTHON,
+        command_socket=False,
+        nonblocking=False,
+        high_fds=False,
     ):
         self.cwd = Path(cwd)
         self._socket = None
@@ -39,6 +48,8 @@ class Worker:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [WORKER_PATH, env.get("PYTHONPATH")]))
         env.pop("PYTEST_ADDOPTS", None)
         env.pop("PYTEST_XDIST_WORKER", None)
+        if high_fds:  # descriptors beyond select()'s FD_SETSIZE
+            in_read, out_write = _move_high(in_read, 1500), _move_high(out_write, 1501)
         if nonblocking:  # the worker must cope with descriptors someone made non-blocking
             os.set_blocking(in_read, False)
             os.set_blocking(out_write, False)
@@ -167,6 +178,12 @@ class Worker:
         messages = self.until("bye")
         assert self.wait() == 0, self.stderr()
         return collected, results_by_index(messages), messages[-1]
+
+
+def _move_high(fd, number):
+    os.dup2(fd, number, inheritable=False)
+    os.close(fd)
+    return number
 
 
 def results_by_index(messages):
