@@ -13,6 +13,7 @@ pytest would tear them down.
 import faulthandler
 import hashlib
 import os
+import time
 from collections import deque
 
 import pytest
@@ -40,6 +41,8 @@ class WorkerPlugin:
         self._skips = []
         self._index = -1  # the test running now
         self._relpaths = {}
+        self._ran = set()  # indices of the tests this worker ran
+        self._collect_nodeids = []  # collectors pytest reported on
         self.config = None
         self.collected = False  # `collected` was sent
         self.shutdown = False  # `shutdown` received and the queue drained
@@ -70,6 +73,7 @@ class WorkerPlugin:
     # -- collection ----------------------------------------------------------------------
 
     def pytest_collectreport(self, report):
+        self._collect_nodeids.append(report.nodeid)
         if report.failed:
             self._errors.append({"nodeid": report.nodeid, "longrepr": _text(report.longrepr)})
         elif report.skipped and isinstance(report.longrepr, tuple):
@@ -192,6 +196,7 @@ class WorkerPlugin:
 
     def _run_one(self, index, item, nextitem):
         self._index = index
+        self._ran.add(index)
         writer = self._writer
         writer.send_raw('{"type":"start","index":%d}' % index)
         writer.flush()
@@ -292,6 +297,57 @@ class WorkerPlugin:
         return "%s\n[drover: output truncated, %d bytes dropped]" % (kept, dropped)
 
     # -- endings -------------------------------------------------------------------------
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session):
+        # pytest's cache plugin rewrites cache/lastfailed with what this process saw. Several
+        # workers share one cache: under a lock, re-read the file and apply only the tests
+        # this worker ran, so `--lf`/`--ff` see every worker's failures.
+        lock = self._merge_lastfailed(session)
+        try:
+            yield
+        finally:
+            if lock is not None:
+                lock.close()
+
+    def _merge_lastfailed(self, session):
+        config = self.config
+        lfplugin = config.pluginmanager.get_plugin("lfplugin")
+        cache = getattr(config, "cache", None)
+        lastfailed = getattr(lfplugin, "lastfailed", None)
+        if cache is None or not isinstance(lastfailed, dict) or not self.collected:
+            return None
+        try:
+            import fcntl
+
+            lock = open(os.path.join(str(cache.mkdir("drover")), "lastfailed.lock"), "w")
+        except (ImportError, OSError):
+            return None
+        deadline = time.monotonic() + 10  # never hang on a stuck sibling: merge unlocked then
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
+            except OSError:
+                break
+        merged = dict(cache.get("cache/lastfailed", {}))
+        for nodeid in self._touched(session):
+            if nodeid in lastfailed:
+                merged[nodeid] = lastfailed[nodeid]
+            else:
+                merged.pop(nodeid, None)
+        lfplugin.lastfailed = merged
+        return lock
+
+    def _touched(self, session):
+        items = session.items
+        touched = {items[index].nodeid for index in self._ran}
+        touched.update(self._collect_nodeids)
+        return touched
 
     def pytest_keyboard_interrupt(self, excinfo):
         # pytest.exit() in a test, or SIGINT: the session ends without `shutdown`.

@@ -1,6 +1,7 @@
 """Commands, the end of a worker's life, and what it does when things go wrong."""
 
 import importlib.util
+import json
 import os
 import subprocess
 import time
@@ -283,3 +284,26 @@ def test_working_directory_is_not_put_on_sys_path(tmp_path):
     )
     _, results, _ = Worker(tmp_path, ["-p", "no:cacheprovider", "tests"]).run_all()
     assert results[0]["call"]["status"] == "passed", results[0]["call"]["longrepr"]
+
+
+def test_workers_merge_lastfailed_in_the_shared_cache(tmp_path):
+    write_suite(
+        tmp_path,
+        {
+            "test_lf.py": "def test_a():\n    assert 0\ndef test_b():\n    pass\ndef test_c():\n    assert 0\n",
+            ".pytest_cache/v/cache/lastfailed": '{"test_lf.py::test_b": true, "test_gone.py::test_x": true}',
+        },
+    )
+    first, second = Worker(tmp_path), Worker(tmp_path)
+    first.start()
+    second.start()
+    first.run([0, 1])
+    second.run([2])
+    first.shutdown()
+    second.shutdown()
+    first.until("bye")
+    second.until("bye")
+    assert first.wait() == second.wait() == 0
+    lastfailed = json.loads((tmp_path / ".pytest_cache/v/cache/lastfailed").read_text())
+    # a and c failed on different workers; b passed; an entry no worker ran stays, as in pytest.
+    assert lastfailed == {"test_lf.py::test_a": True, "test_lf.py::test_c": True, "test_gone.py::test_x": True}
