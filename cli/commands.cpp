@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 
+#include "cli/farm_client_commands.h"
 #include "cli/farm_commands.h"
 
 namespace drover::cli {
@@ -10,6 +11,9 @@ void add_all_commands(CLI::App& app, int& exit_code, const std::vector<std::stri
   add_merge_command(app, exit_code);
   add_coordinator_command(app, exit_code);
   add_keygen_command(app, exit_code);
+  add_agent_command(app, exit_code);
+  add_report_command(app, exit_code);
+  add_durations_command(app, exit_code);
 }
 
 }  // namespace drover::cli

@@ -9,6 +9,7 @@
 #include "agent/pool.h"
 #include "cli/commands.h"
 #include "cli/local_source.h"
+#include "cli/remote_run.h"
 #include "cli/reporter.h"
 #include "cli/run_options.h"
 #include "cli/session.h"
@@ -169,8 +170,7 @@ void add_run_command(CLI::App& app, int& exit_code, const std::vector<std::strin
     }
     if (check_args_only(*command)) return;
     if (!options->coordinator.empty()) {
-      print_error({common::ErrorCode::usage, "--coordinator: farm mode is not available in this build"});
-      exit_code = k_exit_usage;
+      exit_code = run_remote(*options);
       return;
     }
     exit_code = run_local(*options);
