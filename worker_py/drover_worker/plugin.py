@@ -55,8 +55,17 @@ class WorkerPlugin:
     def pytest_cmdline_main(self, config):
         self.config = config
         option = config.option
-        if self._basetemp and not getattr(option, "basetemp", None):
-            option.basetemp = self._basetemp
+        if self._basetemp:
+            # pytest empties its basetemp at start: workers sharing one would delete each
+            # other's files. A user's --basetemp gets a per-worker subdirectory, as in xdist.
+            user = getattr(option, "basetemp", None)
+            name = os.path.basename(os.path.normpath(self._basetemp))
+            option.basetemp = os.path.join(user, name) if user else self._basetemp
+            if user:
+                try:  # pytest creates only the last level (xdist's controller makes `user`)
+                    os.makedirs(user, exist_ok=True)
+                except OSError:
+                    pass  # pytest reports the problem when it needs the directory
         # drover stops on failures itself; a worker-side -x/--maxfail must not end the loop.
         option.maxfail = 0
         # pytest-xdist: `-n` in the user's addopts must not make this worker a controller.

@@ -105,7 +105,8 @@ def test_basetemp_is_per_worker_unless_the_user_sets_one(tmp_path):
     assert (tmp_path / "tmp-path.txt").read_text().startswith(str(mine) + os.sep)
     user = tmp_path / "user-tmp"
     simple_worker(tmp_path, ["--basetemp", str(user)], worker_args=["--basetemp", str(mine)]).run_all(order=[2])
-    assert (tmp_path / "tmp-path.txt").read_text().startswith(str(user) + os.sep)
+    # The user's wins, with a subdirectory per worker (as pytest-xdist does it).
+    assert (tmp_path / "tmp-path.txt").read_text().startswith(str(user / "worker-tmp") + os.sep)
 
 
 @pytest.mark.parametrize("command_socket", [False, True], ids=["pipe", "socket"])
