@@ -90,8 +90,8 @@ class Runner {
         continue;
       }
       backoff = k_backoff_min_s;
-      m_log->info("agent {} connected to {} as {} ({} slots)", m_options.name, m_options.endpoint,
-                  connected->welcome.peer_id, m_options.slots);
+      m_log->info("agent {} connected to {} as {} ({} slot{})", m_options.name, m_options.endpoint,
+                  connected->welcome.peer_id, m_options.slots, m_options.slots == 1 ? "" : "s");
       const Lost lost = serve(*connected);
       m_mailbox.abort();
       if (m_stop.load()) {

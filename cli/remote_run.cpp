@@ -168,21 +168,24 @@ int run_remote(const RunOptions& options) {
   if (options.verbosity >= 0) reporter.header("test session starts");
   // Collect here: the client's collection is the one every agent must reproduce.
   common::Collection collection;
+  auto pool_opts = pool_options(options, 1);
+  if (!pool_opts) return fail_with(pool_opts.error());
   {
-    auto pool_opts = pool_options(options, 1);
-    if (!pool_opts) return fail_with(pool_opts.error());
     agent::Pool pool(*pool_opts);
     InterruptGuard guard(pool);
     auto collected = pool.start();
     if (!collected) return fail_with(collected.error());
     collection = std::move(*collected);
-  }
+  }  // the pool's worker is gone now; so can its temporary directory be
+  std::error_code ignored;
+  std::filesystem::remove_all(pool_opts->basetemp_root, ignored);
   if (options.verbosity >= 0) reporter.line("rootdir: " + collection.rootdir);
   std::vector<common::TestIndex> selection(collection.items.size());
   for (common::TestIndex i = 0; i < selection.size(); ++i) selection[i] = i;
   if (options.verbosity >= 0) reporter.collected(collection, selection.size(), 0);
 
   std::vector<std::optional<TestResult>> results(collection.items.size());
+  std::string run_id = options.run_id;
   auto finish = [&](const std::string& stop_message) {
     const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
     const Counts counts = reporter.finish(collection, results, elapsed, stop_message);
@@ -195,6 +198,8 @@ int run_remote(const RunOptions& options) {
       report.collection = &collection;
       report.results = ran;
       report.elapsed = elapsed;
+      report.drover_version = k_version;
+      if (!run_id.empty()) report.extra_properties.emplace_back("drover.run_id", run_id);
       if (auto written = common::write_junit(options.junitxml, report); !written) print_error(written.error());
     }
     if (!ran.empty()) {
@@ -243,7 +248,6 @@ int run_remote(const RunOptions& options) {
     }
   } restore;
 
-  std::string run_id = options.run_id;
   int failures = 0;
   bool cancel_sent = false;
   std::string stop_message;

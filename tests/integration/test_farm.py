@@ -45,11 +45,11 @@ class Farm:
         self.agents: dict[str, subprocess.Popen] = {}
         self.logs: list[Path] = []
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = self.base / f"{name}.log"
         self.logs.append(log)
         with open(log, "ab") as out:
-            return subprocess.Popen(args, cwd=self.base, env=h.clean_env(), stdin=subprocess.DEVNULL,
+            return subprocess.Popen(args, cwd=self.base, env=h.clean_env(env), stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
     def start_coordinator(self, *extra: str) -> None:
@@ -58,10 +58,12 @@ class Farm:
             "--data", str(self.data), *extra])
         self.wait_health(lambda health: True, "the coordinator's HTTP API")
 
-    def start_agent(self, name: str, workers: int = 2, *extra: str) -> subprocess.Popen:
+    def start_agent(self, name: str, workers: int = 2, *extra: str,
+                    env: dict[str, str] | None = None) -> subprocess.Popen:
         proc = self._spawn(name, [
             self.drover, "agent", "--connect", self.endpoint, "--http", self.http, "--name", name,
-            "--workers", str(workers), "--python", h.PY, "--workdir", str(self.base / f"{name}-work"), *extra])
+            "--workers", str(workers), "--python", h.PY, "--workdir", str(self.base / f"{name}-work"), *extra],
+            env)
         self.agents[name] = proc
         return proc
 
@@ -161,7 +163,7 @@ def test_three_agents_match_plain_pytest(farm, copy_suite, tmp_path):
 
 def test_killed_agent_loses_no_test(farm, tmp_path):
     suite = tmp_path / "slow"
-    total = write_slow_suite(suite)
+    total = write_slow_suite(suite, files=8, tests=8, seconds=0.4)  # ~4 s of work per slot
     farm.start_coordinator()
     for name in ("a1", "a2", "a3"):
         farm.start_agent(name)
@@ -171,7 +173,7 @@ def test_killed_agent_loses_no_test(farm, tmp_path):
         cwd=suite, env=h.clean_env({"DROVER_HTTP": farm.http}), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     # Let every agent get going, then kill one without warning.
-    time.sleep(4)
+    time.sleep(4.5)
     assert client.poll() is None, "the run ended before an agent could be killed"
     os.killpg(farm.agents["a2"].pid, signal.SIGKILL)
     try:
@@ -186,6 +188,9 @@ def test_killed_agent_loses_no_test(farm, tmp_path):
     assert sum(cases.values()) == total and set(cases.values()) == {1}, text  # every test exactly once
     assert {outcome for (_cls, _name, outcome) in cases} == {"passed"}, cases
     assert f"{total} passed" in text, text
+    # Each test reported once, by a live agent or by a2 before it died.
+    ran_by = [line for line in text.splitlines() if " PASSED [a" in line]
+    assert len(ran_by) == total, text
 
 
 def test_restarted_coordinator_keeps_finished_reports(farm, copy_suite, tmp_path):
@@ -198,6 +203,10 @@ def test_restarted_coordinator_keeps_finished_reports(farm, copy_suite, tmp_path
     assert result.rc == 0, result.describe() + farm.log_text()
     farm.stop_coordinator()
     farm.start_coordinator()
+    # The agent notices the restart, says Hello again and serves the next run.
+    farm.wait_agents(1)
+    again = farm.run(suite, "--run-id", "after-restart")
+    assert again.rc == 0, again.describe() + farm.log_text()
     out = tmp_path / "kept.xml"
     download = farm.tool("report", "download", "--server", farm.http, "--run-id", "kept", "-o", str(out))
     assert download.rc == 0, download.describe()
@@ -233,3 +242,34 @@ def test_agent_with_disallowed_key_is_refused(farm, tmp_path):
     farm.start_agent("good", 1, "--server-key", str(tmp_path / "coord.key.pub"), "--key-file", str(tmp_path / "good.key"))
     farm.wait_agents(1)
     assert farm.agents["good"].poll() is None
+
+
+def test_collection_mismatch_fails_the_run_clearly(farm, tmp_path):
+    suite = tmp_path / "envdep"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "test_env.py").write_text(
+        "import os\nimport pytest\n\n"
+        "@pytest.mark.parametrize('n', range(3 if os.environ.get('FARM_ODD_AGENT') else 2))\n"
+        "def test_n(n):\n    pass\n")
+    farm.start_coordinator()
+    farm.start_agent("odd", 1, env={"FARM_ODD_AGENT": "1"})
+    farm.wait_agents(1)
+    result = farm.run(suite, timeout=120)
+    assert result.rc == 3, result.describe() + farm.log_text()
+    assert "collection differs on agent odd" in result.stderr, result.describe()
+    assert farm.agents["odd"].poll() is None  # the agent itself stays up for other runs
+
+
+def test_agents_can_use_their_own_checkout(farm, tmp_path):
+    suite = tmp_path / "shared-checkout"
+    total = write_slow_suite(suite, files=2, tests=2, seconds=0.0)
+    farm.start_coordinator()
+    farm.start_agent("a1")
+    farm.wait_agents(1)
+    result = farm.run(suite, "--workspace", str(suite))
+    assert result.rc == 0, result.describe() + farm.log_text()
+    assert f"{total} passed" in result.stdout, result.describe()
+    # Nothing was uploaded or downloaded: the agent ran in the checkout itself.
+    assert not list((farm.data / "workspaces").glob("*")) if (farm.data / "workspaces").exists() else True
+    assert not (tmp_path / "a1-work" / "workspaces").exists()
