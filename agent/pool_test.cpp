@@ -65,6 +65,18 @@ TEST_F(PoolTest, RunsEverySuiteTestOnceWithTwoWorkers) {
   EXPECT_GT(source.polls, 0);
 }
 
+TEST_F(PoolTest, StartReportsDeselectedTests) {
+  dir.write("tests/test_k.py", "def test_keep():\n    pass\n\ndef test_drop():\n    pass\n");
+  auto options = testing::options_for(dir, 1);
+  options.pytest_args.insert(options.pytest_args.end(), {"-k", "not drop"});
+  Pool pool(options);
+  auto collection = pool.start();
+  ASSERT_TRUE(collection.has_value()) << collection.error().message;
+  ASSERT_EQ(collection->items.size(), 1u);
+  EXPECT_EQ(collection->items[0].nodeid, "tests/test_k.py::test_keep");
+  EXPECT_EQ(collection->deselected, 1u);
+}
+
 // Leases of one module arrive one test at a time; the worker keeps the module
 // fixture across leases (nextitem) and tears it down exactly once, after the
 // last test, when the session ends.

@@ -93,6 +93,9 @@ CollectedMessage decode_collected(const json& object) {
   common::Collection& collection = out.collection;
   collection.rootdir = text(object, "rootdir");
   collection.hash = text(object, "hash", true);
+  const std::int64_t deselected = integer(object, "deselected");
+  if (deselected < 0) throw BadField{"\"deselected\" is negative"};
+  collection.deselected = static_cast<std::size_t>(deselected);
   const json& items = require(object, "items");
   if (!items.is_array()) throw BadField{"\"items\" is not a list"};
   collection.items.reserve(items.size());
@@ -118,6 +121,7 @@ CollectedMessage decode_collected(const json& object) {
     collection.skips.push_back({text(entry, "nodeid", true), text(entry, "file"),
                                 static_cast<int>(integer(entry, "line")), text(entry, "reason")});
   }
+  if (object.contains("deselected")) collection.deselected = static_cast<std::size_t>(integer(object, "deselected"));
   return out;
 }
 

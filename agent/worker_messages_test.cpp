@@ -50,7 +50,7 @@ TEST(WorkerMessages, DecodesCollected) {
   auto collected = decode_as<CollectedMessage>(R"({"type":"collected","rootdir":"/r","hash":"ab",
       "items":[{"nodeid":"t.py::TestX::test_a[1]","file":"t.py","cls":"TestX","line":7,"markers":["slow","parametrize"]}],
       "errors":[{"nodeid":"bad.py","longrepr":"ImportError"}],
-      "skips":[{"nodeid":"s.py","file":"s.py","line":3,"reason":"Skipped: no db"}]})");
+      "skips":[{"nodeid":"s.py","file":"s.py","line":3,"reason":"Skipped: no db"}],"deselected":4})");
   const common::Collection& c = collected.collection;
   EXPECT_EQ(c.rootdir, "/r");
   EXPECT_EQ(c.hash, "ab");
@@ -64,6 +64,9 @@ TEST(WorkerMessages, DecodesCollected) {
   ASSERT_EQ(c.skips.size(), 1u);
   EXPECT_EQ(c.skips[0].line, 3);
   EXPECT_EQ(c.skips[0].reason, "Skipped: no db");
+  EXPECT_EQ(c.deselected, 4u);
+  // Older workers do not send `deselected`.
+  EXPECT_EQ(decode_as<CollectedMessage>(R"({"type":"collected","hash":"h","items":[]})").collection.deselected, 0u);
 }
 
 TEST(WorkerMessages, DecodesReport) {
@@ -115,6 +118,7 @@ TEST(WorkerMessages, RejectsGarbageWithProtocolErrors) {
       R"({"type":"collected","hash":"x"})",
       R"({"type":"collected","hash":"x","items":[{"file":"a.py"}]})",
       R"({"type":"collected","hash":"x","items":[1]})",
+      R"({"type":"collected","hash":"x","items":[],"deselected":-1})",
       R"({"type":"cancelled","indices":"1"})",
       R"({"type":"hello"})",
       "{\"type\":\"fatal\",\"message\":\"\xff\xfe\"}",
