@@ -1,6 +1,7 @@
 // Dispatcher, part two: runs. Submission and planning, round-robin leasing,
 // carrying out scheduler commands, stopping and finishing runs.
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 
 #include <fmt/format.h>
@@ -32,6 +33,13 @@ void Dispatcher::on_submit(Out& out, Peer& client, farm::RunSubmit submit, doubl
     log()->warn("refused run {} from {}: {}", submit.run_id, client.label, message);
     send(out, client, farm::ErrorMsg{std::move(code), std::move(message), submit.run_id}, now);
   };
+  // Run ids name files and URLs (reports, /api/v1/runs/{id}): plain words only.
+  const bool plain = submit.run_id.size() <= 128 && !submit.run_id.starts_with('.') &&
+                     std::ranges::all_of(submit.run_id, [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' ||
+                              c == '_' || c == '.';
+                     });
+  if (!plain) return refuse("usage", "a run id may hold only letters, digits, '-', '_' and '.'");
   if (!submit.run_id.empty()) {
     if (Run* run = find_run(submit.run_id)) {
       if (run->submit.collection.hash != submit.collection.hash) {

@@ -292,6 +292,7 @@ TEST_F(DispatcherTest, BadSubmissionsAreRefused) {
   submit = submission("r1", 2);
   submit.group_by = "planet";
   EXPECT_EQ(sent<farm::ErrorMsg>(say("C", submit), "C").size(), 1u);
+  EXPECT_EQ(sent<farm::ErrorMsg>(say("C", submission("../etc", 1)), "C").size(), 1u);
   hello_agent("A");
   EXPECT_EQ(sent<farm::ErrorMsg>(say("A", submission("r2", 1)), "A").size(), 1u);
   EXPECT_EQ(m_dispatcher->active_runs(), 0u);
