@@ -102,8 +102,8 @@ Result<void> save_curve_keys(const std::filesystem::path& path, const CurveKeyPa
   {
     std::ofstream out(temporary, std::ios::trunc);
     if (!out) return fail(ErrorCode::io, fmt::format("{}: cannot write key file", path.string()));
-    // Restrict before the secret is written, not after.
-    ::chmod(temporary.c_str(), 0600);
+    // Restrict before the secret is written, not after; a public key may be read by all.
+    ::chmod(temporary.c_str(), keys.secret_key.empty() ? 0644 : 0600);
     out << format_curve_keys(keys);
     if (!out.flush()) return fail(ErrorCode::io, fmt::format("{}: cannot write key file", path.string()));
   }

@@ -36,6 +36,7 @@ struct Coordinator::Impl {
   int http_port = 0;
   std::atomic<bool> stopping{false};
   std::size_t malformed_logged = 0;
+  std::size_t refused_logged = 0;
   // The HTTP threads read live numbers the loop publishes here.
   mutable std::mutex status_mutex;
   LiveStatus status;
@@ -132,6 +133,11 @@ common::Result<void> Coordinator::run() {
     if (impl.router->malformed_dropped() != impl.malformed_logged) {
       impl.malformed_logged = impl.router->malformed_dropped();
       log()->warn("dropped a message that was not exactly one frame ({} so far)", impl.malformed_logged);
+    }
+    if (impl.router->auth_refused() != impl.refused_logged) {
+      impl.refused_logged = impl.router->auth_refused();
+      log()->warn("refused a connection: its CURVE key is not in the allow-list ({} so far)",
+                  impl.refused_logged);
     }
     if (received->has_value()) {
       const common::RouterFrame& frame = **received;

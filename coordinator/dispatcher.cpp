@@ -181,7 +181,9 @@ void Dispatcher::peer_lost(Out& out, const std::string& id, const std::string& r
   if (found == m_peers.end()) return;
   std::unique_ptr<Peer> peer = std::move(found->second);
   m_peers.erase(found);
-  log()->warn("{} {} lost: {}", peer->role, peer->label, reason);
+  // Leaving with Shutdown is the normal end of a client; only silence is a warning.
+  log()->log(reason.starts_with("left") ? spdlog::level::info : spdlog::level::warn, "{} {} {}",
+             peer->role, peer->label, reason.starts_with("left") ? reason : "lost: " + reason);
   for (auto& [run_id, run] : m_runs) {
     if (peer->role == "agent" && run->agents.contains(peer->label)) {
       run->agents.erase(peer->label);
