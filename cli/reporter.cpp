@@ -122,10 +122,12 @@ void Reporter::line(const std::string& text) {
 
 void Reporter::collected(const common::Collection& collection, std::size_t selected, std::size_t workers) {
   m_total = selected;
-  std::string text = "collected " + std::to_string(collection.items.size()) + " item" +
-                     (collection.items.size() == 1 ? "" : "s");
+  const std::size_t found = collection.items.size() + collection.deselected;  // before -k/-m, as pytest counts
+  std::string text = "collected " + std::to_string(found) + " item" + (found == 1 ? "" : "s");
   if (!collection.errors.empty()) text += " / " + plural(static_cast<int>(collection.errors.size()), "error");
+  if (collection.deselected > 0) text += " / " + std::to_string(collection.deselected) + " deselected";
   if (!collection.skips.empty()) text += " / " + std::to_string(collection.skips.size()) + " skipped";
+  if (collection.deselected > 0) text += " / " + std::to_string(collection.items.size()) + " selected";
   if (selected != collection.items.size()) text += " / " + std::to_string(selected) + " in this shard";
   text += workers > 0 ? ", " + std::to_string(workers) + (workers == 1 ? " worker" : " workers") : "";
   line(text);
@@ -222,6 +224,7 @@ Counts Reporter::finish(const common::Collection& collection,
     if (result) counts.add(*result);
   }
   counts.skipped += static_cast<int>(collection.skips.size());
+  counts.deselected = static_cast<int>(collection.deselected);
   counts.errors += static_cast<int>(collection.errors.size());
 
   bool errors_shown = !collection.errors.empty();

@@ -52,6 +52,7 @@ common::JunitReport junit_report(const RunOptions& options, const Collection& co
     if (result) report.results.push_back(*result);
   }
   report.elapsed = elapsed;
+  report.drover_version = k_version;
   if (options.shard) {
     report.shard_index = options.shard->index;
     report.total_shards = options.shard->total;
@@ -144,6 +145,15 @@ int run_local(const RunOptions& options) {
     stop_message = "stopping after " + std::to_string(source.failures()) + " failures";
   } else if (!scheduler.done()) {
     source.fail_remaining("not run: no worker left");
+  }
+  if (stop_message.empty()) {
+    // The last line of defence: whatever went wrong, every selected test ends with one outcome.
+    for (TestIndex index : selection) {
+      if (!results[index]) {
+        results[index] = common::synthetic_result(index, common::Status::error, "not run: lost by drover",
+                                                  "drover lost this test's result: please report this as a bug");
+      }
+    }
   }
   const Counts counts = finish(stop_message);
   std::error_code ec;

@@ -38,7 +38,7 @@ void add_run_flags(CLI::App& command, RunFlags& flags, bool with_shards) {
   command.add_option("-m", flags.markexpr, "Only run tests matching the mark expression (pytest -m)");
   command.add_option("--durations", flags.durations, "Durations file (pytest-split format; default <rootdir>/.test_durations)");
   command.add_option("--group-by", flags.group_by, "Keep tests together by: none, file or class (default file)");
-  command.add_option("--continue-on-collection-errors", flags.continue_on_collection_errors,
+  command.add_flag("--continue-on-collection-errors", flags.continue_on_collection_errors,
                      "Run the collected tests even when some modules fail to collect");
   if (with_shards) {
     command.add_option("--junitxml,--junit-xml", flags.junitxml, "Write a JUnit XML report to this file");

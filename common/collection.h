@@ -43,6 +43,7 @@ struct Collection {
   std::vector<CollectError> errors;
   std::vector<CollectSkip> skips;
   std::string rootdir;  // absolute path of pytest's rootdir
+  std::size_t deselected = 0;  // tests -k/-m (or plugins) removed from the collection
 };
 
 }  // namespace drover::common

@@ -65,8 +65,10 @@ Result<void> save_durations(const std::filesystem::path& path, const Durations& 
   // pytest-split writes json.dump(durations, f, sort_keys=True, indent=4): 4-space
   // indent, ", " / ": " separators, ASCII-only escapes and no trailing newline.
   // std::map is already sorted by key (byte order, as Python sorts str keys).
-  nlohmann::ordered_json doc = nlohmann::ordered_json::object();
-  for (const auto& [nodeid, seconds] : durations) doc[nodeid] = seconds;
+  // nlohmann::json keeps its keys in a std::map too (same order); ordered_json would
+  // search every key on each insert, quadratic on large suites.
+  nlohmann::json doc = nlohmann::json::object();
+  for (const auto& [nodeid, seconds] : durations) doc.emplace(nodeid, seconds);
   std::string text;
   try {
     text = doc.dump(4, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);

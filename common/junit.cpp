@@ -60,11 +60,21 @@ std::string captured(const std::vector<std::pair<std::string, std::string>>& sec
 // no crash location (fixture lookup errors, strict xpass, plugins' text). The
 // worker sends one line either way; when that line is just the start of the
 // longrepr, the longrepr is what pytest used.
+// pytest's junitxml writes str(report.longrepr): the terminal rendering the
+// worker sends, stripped at both ends.
+std::string pytest_str(const std::string& longrepr) {
+  const auto first = longrepr.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return {};
+  const auto last = longrepr.find_last_not_of(" \t\r\n");
+  return longrepr.substr(first, last - first + 1);
+}
+
 std::string pytest_reason(const PhaseReport& phase) {
-  if (phase.message.empty()) return phase.longrepr;
-  if (phase.longrepr.size() > phase.message.size() && phase.longrepr.starts_with(phase.message) &&
-      phase.longrepr[phase.message.size()] == '\n') {
-    return phase.longrepr;
+  const std::string longrepr = pytest_str(phase.longrepr);
+  if (phase.message.empty()) return longrepr;
+  if (longrepr.size() > phase.message.size() && longrepr.starts_with(phase.message) &&
+      longrepr[phase.message.size()] == '\n') {
+    return longrepr;
   }
   return phase.message;
 }
@@ -96,7 +106,7 @@ class CaseWriter {
         }
         open();
         if (phase.when == Phase::call && phase.status != Status::error) {
-          add_simple("failure", pytest_reason(phase), phase.longrepr);
+          add_simple("failure", pytest_reason(phase), pytest_str(phase.longrepr));
           ++m_stats.failure;
           call_failed = true;
           if (!m_report.log_passing_tests) write_captured_output(result, i);
@@ -154,7 +164,7 @@ class CaseWriter {
     } else {
       message = reason;  // drover's synthetic error in call: a worker crash
     }
-    add_simple("error", message, phase.longrepr);
+    add_simple("error", message, pytest_str(phase.longrepr));
     ++m_stats.error;
   }
 

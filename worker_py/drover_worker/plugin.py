@@ -12,6 +12,7 @@ pytest would tear them down.
 
 import faulthandler
 import hashlib
+import io
 import os
 import time
 from collections import deque
@@ -39,6 +40,7 @@ class WorkerPlugin:
         self._stderr = stderr  # the worker's original stderr, for faulthandler dumps
         self._errors = []
         self._skips = []
+        self._deselected = 0
         self._index = -1  # the test running now
         self._relpaths = {}
         self._ran = set()  # indices of the tests this worker ran
@@ -80,6 +82,9 @@ class WorkerPlugin:
                 option.looponfail = False
 
     # -- collection ----------------------------------------------------------------------
+
+    def pytest_deselected(self, items):
+        self._deselected += len(items)
 
     def pytest_collectreport(self, report):
         self._collect_nodeids.append(report.nodeid)
@@ -132,6 +137,7 @@ class WorkerPlugin:
                 "items": items,
                 "errors": self._errors,
                 "skips": self._skips,
+                "deselected": self._deselected,
             }
         )
         self._writer.flush()
@@ -370,7 +376,16 @@ class WorkerPlugin:
 
 
 def _text(longrepr):
+    # Rendered as pytest's terminal renders it (str() loses the first line's indent).
     try:
+        if hasattr(longrepr, "toterminal"):
+            from _pytest._io import TerminalWriter
+
+            out = io.StringIO()
+            writer = TerminalWriter(file=out)
+            writer.hasmarkup = False
+            longrepr.toterminal(writer)
+            return out.getvalue().rstrip()
         return str(longrepr)
     except Exception as error:  # a plugin's repr object that cannot render
         return "<unprintable longrepr: %s>" % error

@@ -34,7 +34,7 @@ WORKER_MESSAGES = {
     "cancelled": {"indices": list},
     "bye": {"exitstatus": _INT},
 }
-WORKER_OPTIONAL = {"hello": {"features": list}}
+WORKER_OPTIONAL = {"hello": {"features": list}, "collected": {"deselected": _INT}}
 
 COMMANDS = {"run": {"indices": list}, "cancel": {"indices": list}, "shutdown": {}}
 
