@@ -114,7 +114,7 @@ TEST(ZmqCurveTest, KeyFilesRoundTripAndDerivePublic) {
   EXPECT_TRUE(is_z85_key(keys.public_key));
   EXPECT_FALSE(is_z85_key("short"));
   EXPECT_EQ(curve_public_key(keys.secret_key).value(), keys.public_key);
-  const auto dir = std::filesystem::path(::testing::TempDir()) / "drover_keys";
+  const auto dir = (std::filesystem::path(::testing::TempDir()) / ("drover_" + std::to_string(::getpid()))) / "drover_keys";
   std::filesystem::create_directories(dir);
   ASSERT_TRUE(save_curve_keys(dir / "a.key", keys).has_value());
   EXPECT_EQ(std::filesystem::status(dir / "a.key").permissions() & std::filesystem::perms::group_read,

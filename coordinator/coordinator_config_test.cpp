@@ -2,13 +2,15 @@
 
 #include <fstream>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 namespace drover::coordinator {
 namespace {
 
 std::filesystem::path write(const std::string& name, const std::string& text) {
-  const auto dir = std::filesystem::path(::testing::TempDir()) / "drover_coord_config";
+  const auto dir = (std::filesystem::path(::testing::TempDir()) / ("drover_" + std::to_string(::getpid()))) / "drover_coord_config";
   std::filesystem::create_directories(dir);
   std::ofstream(dir / name) << text;
   return dir / name;

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <thread>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -93,10 +95,11 @@ class CoordinatorTest : public ::testing::Test {
     const auto name = std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
     config.bind = "tcp://127.0.0.1:*";
     config.http = "127.0.0.1:0";
-    config.data = std::filesystem::path(::testing::TempDir()) / ("drover_coord_" + name);
+    config.data = (std::filesystem::path(::testing::TempDir()) / ("drover_" + std::to_string(::getpid()))) / ("drover_coord_" + name);
     std::filesystem::remove_all(config.data);
     config.heartbeat_interval_ms = k_beat_ms;
-    config.heartbeat_lost_after = 4;
+    // Generous, so a loaded machine (parallel ctest) never loses a live fake peer.
+    config.heartbeat_lost_after = 20;
     auto coordinator = Coordinator::open(config);
     ASSERT_TRUE(coordinator.has_value()) << coordinator.error().message;
     m_coordinator = std::move(*coordinator);
@@ -242,7 +245,7 @@ TEST_F(CoordinatorTest, RunsSurviveACoordinatorRestart) {
   CoordinatorConfig config;
   config.bind = "tcp://127.0.0.1:*";
   config.http = "127.0.0.1:0";
-  config.data = std::filesystem::path(::testing::TempDir()) / "drover_coord_RunsSurviveACoordinatorRestart";
+  config.data = (std::filesystem::path(::testing::TempDir()) / ("drover_" + std::to_string(::getpid()))) / "drover_coord_RunsSurviveACoordinatorRestart";
   auto reopened = Coordinator::open(config);
   ASSERT_TRUE(reopened.has_value()) << reopened.error().message;
   m_coordinator = std::move(*reopened);
@@ -261,7 +264,7 @@ TEST(CoordinatorOpenTest, BadBindIsAnError) {
   CoordinatorConfig config;
   config.bind = "tcp://not-an-address:x";
   config.http = "";
-  config.data = std::filesystem::path(::testing::TempDir()) / "drover_coord_badbind";
+  config.data = (std::filesystem::path(::testing::TempDir()) / ("drover_" + std::to_string(::getpid()))) / "drover_coord_badbind";
   auto coordinator = Coordinator::open(config);
   ASSERT_FALSE(coordinator.has_value());
   EXPECT_NE(coordinator.error().message.find("cannot bind"), std::string::npos);

@@ -20,7 +20,7 @@ using Json = nlohmann::json;
 class HttpApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    m_data = std::filesystem::path(::testing::TempDir()) /
+    m_data = (std::filesystem::path(::testing::TempDir()) / ("drover_" + std::to_string(::getpid()))) /
              ("drover_http_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::filesystem::remove_all(m_data);
     std::filesystem::create_directories(m_data);

@@ -1,5 +1,7 @@
 #include "coordinator/store.h"
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 namespace drover::coordinator {
@@ -8,7 +10,7 @@ namespace {
 namespace farm = common::farm;
 
 std::filesystem::path fresh_dir(const std::string& name) {
-  const auto dir = std::filesystem::path(::testing::TempDir()) / ("drover_store_" + name);
+  const auto dir = (std::filesystem::path(::testing::TempDir()) / ("drover_" + std::to_string(::getpid()))) / ("drover_store_" + name);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
