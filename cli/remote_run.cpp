@@ -141,6 +141,10 @@ common::Result<farm::Welcome> say_hello(Client& client, const std::string& endpo
   return common::fail(ErrorCode::protocol, "unexpected answer to Hello from " + endpoint);
 }
 
+bool is_not_run(const TestResult& result) {
+  return result.phases.size() == 1 && result.phases[0].message.starts_with("not run: ");
+}
+
 bool counts_as_failure(const TestResult& result) {
   const auto status = result.final_status();
   return status == common::Status::failed || status == common::Status::error;
@@ -272,6 +276,9 @@ int run_remote(const RunOptions& options) {
     } else if (auto* stream = std::get_if<farm::ResultStream>(&**message)) {
       const auto index = stream->result.index;
       if (index >= results.size() || results[index]) continue;
+      // After our own Cancel (-x, --maxfail, Ctrl-C) the coordinator closes the queued tests
+      // with "not run" errors; pytest does not report tests it never started, so neither do we.
+      if (cancel_sent && is_not_run(stream->result)) continue;
       results[index] = stream->result;
       reporter.test_finished(collection.items[index], stream->result);
       if (counts_as_failure(stream->result) && options.maxfail > 0 && ++failures >= options.maxfail && !cancel_sent) {

@@ -273,3 +273,26 @@ def test_agents_can_use_their_own_checkout(farm, tmp_path):
     # Nothing was uploaded or downloaded: the agent ran in the checkout itself.
     assert not list((farm.data / "workspaces").glob("*")) if (farm.data / "workspaces").exists() else True
     assert not (tmp_path / "a1-work" / "workspaces").exists()
+
+
+def test_exitfirst_cancels_the_farm_run(farm, tmp_path):
+    suite = tmp_path / "failing"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "test_fail_first.py").write_text("def test_boom():\n    assert 0\n")
+    for f in range(4):
+        (suite / f"test_later_{f}.py").write_text(
+            "import time\n\n" + "".join(f"def test_{t}():\n    time.sleep(0.5)\n\n" for t in range(6)))
+    # Known as the slowest test, the failing one is planned first (longest first).
+    durations = tmp_path / "durations.json"
+    known = {f"test_later_{f}.py::test_{t}": 0.5 for f in range(4) for t in range(6)}
+    durations.write_text(json.dumps({**known, "test_fail_first.py::test_boom": 100.0}))
+    farm.start_coordinator()
+    farm.start_agent("a1", 1)
+    farm.wait_agents(1)
+    result = farm.run(suite, "-x", "--durations", str(durations))
+    assert result.rc == 1, result.describe() + farm.log_text()
+    counts = h.summary_counts(result.stdout)
+    assert counts.get("failed") == 1, result.describe()
+    assert counts.get("passed", 0) < 24, result.describe()  # the rest was cancelled, not run
+    assert "stopping after 1 failures" in result.stdout, result.describe()
