@@ -21,11 +21,6 @@ struct PlanFlags {
 };
 
 int run_plan(const RunOptions& options, const PlanFlags& flags, int total_shards) {
-  auto durations = common::load_durations(options.durations);
-  if (!durations) {
-    print_error(durations.error());
-    return exit_code_for(durations.error());
-  }
   auto pool_opts = pool_options(options, 1);
   if (!pool_opts) {
     print_error(pool_opts.error());
@@ -37,6 +32,12 @@ int run_plan(const RunOptions& options, const PlanFlags& flags, int total_shards
   if (!collection) {
     print_error(collection.error());
     return exit_code_for(collection.error());
+  }
+  const auto durations_file = durations_path(options, collection->rootdir);
+  auto durations = common::load_durations(durations_file);
+  if (!durations) {
+    print_error(durations.error());
+    return exit_code_for(durations.error());
   }
   if (!collection->errors.empty() && !options.continue_on_collection_errors) {
     print_error({common::ErrorCode::collection, "collection failed in " + collection->errors.front().nodeid +
@@ -82,7 +83,7 @@ int run_plan(const RunOptions& options, const PlanFlags& flags, int total_shards
     if (flags.json_path == "-") return collection->items.empty() ? k_exit_no_tests : k_exit_ok;
   }
   std::printf("%zu tests in %d shards (group by %s), durations from %s\n", collection->items.size(), total_shards,
-              std::string(common::to_string(options.group_by)).c_str(), options.durations.string().c_str());
+              std::string(common::to_string(options.group_by)).c_str(), durations_file.string().c_str());
   for (std::size_t i = 0; i < shards.size(); ++i) {
     std::printf("shard %zu: %5zu tests  %9.2fs\n", i, shards[i].tests.size(), shards[i].estimate);
   }

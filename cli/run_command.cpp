@@ -64,11 +64,6 @@ common::JunitReport junit_report(const RunOptions& options, const Collection& co
 
 int run_local(const RunOptions& options) {
   const auto started = Clock::now();
-  auto durations = common::load_durations(options.durations);
-  if (!durations) {
-    print_error(durations.error());
-    return exit_code_for(durations.error());
-  }
   auto pool_opts = pool_options(options, options.workers);
   if (!pool_opts) {
     print_error(pool_opts.error());
@@ -81,11 +76,22 @@ int run_local(const RunOptions& options) {
   agent::Pool pool(*pool_opts);
   InterruptGuard guard(pool);
   auto collection = pool.start();
+  if (!collection && collection.error().code == common::ErrorCode::interrupted) {
+    reporter.line(reporter.ruled("KeyboardInterrupt", '!'));
+    reporter.header("no tests ran in " + format_elapsed(seconds_since(started)));
+    return k_exit_interrupted;
+  }
   if (!collection) {
     print_error(collection.error());
     return exit_code_for(collection.error());
   }
   if (options.verbosity >= 0) reporter.line("rootdir: " + collection->rootdir);
+  const auto durations_file = durations_path(options, collection->rootdir);
+  auto durations = common::load_durations(durations_file);
+  if (!durations) {
+    print_error(durations.error());
+    return exit_code_for(durations.error());
+  }
 
   const auto estimates = common::estimate_durations(*collection, *durations);
   const auto selection = select_tests(options, *collection, estimates);
@@ -110,7 +116,7 @@ int run_local(const RunOptions& options) {
     }
     if (!ran.empty()) {
       common::update_durations(*durations, *collection, ran);
-      if (auto saved = common::save_durations(options.durations, *durations); !saved) print_error(saved.error());
+      if (auto saved = common::save_durations(durations_file, *durations); !saved) print_error(saved.error());
     }
     return counts;
   };

@@ -96,6 +96,7 @@ common::Result<RunOptions> resolve_run_options(const RunFlags& flags, const EnvL
   if (!flags.junitxml.empty()) options.junitxml = flags.junitxml;
   else if (config.junitxml) options.junitxml = options.rootdir / *config.junitxml;
 
+  options.durations_explicit = !flags.durations.empty() || config.durations.has_value();
   if (!flags.durations.empty()) options.durations = flags.durations;
   else if (config.durations) options.durations = options.rootdir / *config.durations;
   else options.durations = options.rootdir / ".test_durations";
@@ -163,6 +164,11 @@ common::Result<RunOptions> resolve_run_options(const RunFlags& flags, const EnvL
   options.pytest_args.insert(options.pytest_args.end(), flags.paths.begin(), flags.paths.end());
   options.pytest_args.insert(options.pytest_args.end(), flags.pytest_args.begin(), flags.pytest_args.end());
   return options;
+}
+
+std::filesystem::path durations_path(const RunOptions& options, const std::string& pytest_rootdir) {
+  if (options.durations_explicit || pytest_rootdir.empty()) return options.durations;
+  return std::filesystem::path(pytest_rootdir) / ".test_durations";
 }
 
 }  // namespace drover::cli

@@ -54,7 +54,8 @@ struct RunOptions {
   int workers = 0;                 // resolved count
   bool workers_explicit = false;   // -n given (else min(tests, CPUs))
   std::filesystem::path junitxml;  // empty: none
-  std::filesystem::path durations; // always set
+  std::filesystem::path durations; // always set; see durations_path()
+  bool durations_explicit = false; // from --durations or drover.yaml
   int maxfail = 0;                 // 0: no limit
   double timeout = 0.0;
   int verbosity = 0;               // -1 quiet, 0 normal, 1+ verbose
@@ -71,5 +72,9 @@ struct RunOptions {
 };
 
 [[nodiscard]] common::Result<RunOptions> resolve_run_options(const RunFlags& flags, const EnvLookup& env);
+
+// The durations file: as given, else .test_durations at pytest's rootdir (which
+// is where pytest.ini is, not necessarily the current directory).
+[[nodiscard]] std::filesystem::path durations_path(const RunOptions& options, const std::string& pytest_rootdir);
 
 }  // namespace drover::cli
