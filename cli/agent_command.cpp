@@ -69,8 +69,7 @@ common::Result<agent::FarmAgentOptions> resolve(const AgentFlags& flags) {
   }
   std::error_code ec;
   options.workdir = std::filesystem::absolute(flags.workdir, ec);
-  std::filesystem::create_directories(options.workdir, ec);
-  if (ec) return common::fail(ErrorCode::usage, "--workdir: cannot create " + flags.workdir + ": " + ec.message());
+  if (ec || flags.workdir.empty()) return common::fail(ErrorCode::usage, "--workdir: bad path '" + flags.workdir + "'");
   if (flags.server_key.empty() != flags.key_file.empty()) {
     return common::fail(ErrorCode::usage, "--server-key and --key-file go together");
   }
@@ -135,6 +134,13 @@ void add_agent_command(CLI::App& app, int& exit_code) {
       return;
     }
     if (check_args_only(*command)) return;
+    std::error_code ec;
+    std::filesystem::create_directories(options->workdir, ec);
+    if (ec) {
+      print_error({ErrorCode::usage, "--workdir: cannot create " + options->workdir.string() + ": " + ec.message()});
+      exit_code = k_exit_usage;
+      return;
+    }
     options->labels = agent::detect_labels(options->python);
     std::signal(SIGINT, on_stop_signal);
     std::signal(SIGTERM, on_stop_signal);
