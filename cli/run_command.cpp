@@ -77,7 +77,7 @@ int run_local(const RunOptions& options) {
   InterruptGuard guard(pool);
   auto collection = pool.start();
   if (!collection && collection.error().code == common::ErrorCode::interrupted) {
-    reporter.line(reporter.ruled("KeyboardInterrupt", '!'));
+    reporter.line(reporter.ruled("Interrupted: KeyboardInterrupt", '!'));
     reporter.header("no tests ran in " + format_elapsed(seconds_since(started)));
     return k_exit_interrupted;
   }
@@ -142,11 +142,15 @@ int run_local(const RunOptions& options) {
   });
   auto ran = pool.run(source);
   std::string stop_message;
-  if (!ran && ran.error().code != common::ErrorCode::interrupted) {
+  const bool interrupted = ran ? InterruptGuard::interrupted() : ran.error().code == common::ErrorCode::interrupted;
+  if (!ran && !interrupted) {
     print_error(ran.error());
     source.fail_remaining("not run: " + ran.error().message);
-  } else if (!ran || InterruptGuard::interrupted()) {
-    stop_message = "KeyboardInterrupt";
+  } else if (interrupted) {
+    std::size_t not_run = 0;
+    for (TestIndex index : selection) not_run += results[index] ? 0 : 1;
+    stop_message = "Interrupted: KeyboardInterrupt, " + std::to_string(not_run) + " of " +
+                   std::to_string(selection.size()) + " tests not run";
   } else if (source.hit_maxfail()) {
     stop_message = "stopping after " + std::to_string(source.failures()) + " failures";
   } else if (!scheduler.done()) {
@@ -164,7 +168,7 @@ int run_local(const RunOptions& options) {
   const Counts counts = finish(stop_message);
   std::error_code ec;
   std::filesystem::remove_all(pool_opts->basetemp_root, ec);
-  if (stop_message == "KeyboardInterrupt") return k_exit_interrupted;
+  if (interrupted) return k_exit_interrupted;
   // Crashed workers past the restart limit leave failed tests behind: a test failure, not ours.
   if (!ran && ran.error().code != common::ErrorCode::worker) return exit_code_for(ran.error());
   return counts.ok() ? k_exit_ok : k_exit_tests_failed;
