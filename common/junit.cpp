@@ -337,13 +337,7 @@ Result<void> write_junit(const std::filesystem::path& path, const JunitReport& r
   const Collection& collection = *report.collection;
 
   pugi::xml_document doc;
-  pugi::xml_node decl = doc.append_child(pugi::node_declaration);
-  decl.append_attribute("version") = "1.0";
-  decl.append_attribute("encoding") = "utf-8";
-  pugi::xml_node suite = doc.append_child("testsuites").append_child("testsuite");
-  for (const char* name : {"name", "errors", "failures", "skipped", "tests", "time", "timestamp", "hostname"}) {
-    suite.append_attribute(name);
-  }
+  pugi::xml_node suite = start_junit_document(doc);
   write_properties(suite, report);
 
   Stats stats;

@@ -95,13 +95,7 @@ MergedReport merge_junit(const std::vector<JunitFile>& files, const std::string&
   merged.reports = static_cast<int>(files.size());
   merged.document = std::make_shared<pugi::xml_document>();
   pugi::xml_document& doc = *merged.document;
-  pugi::xml_node decl = doc.append_child(pugi::node_declaration);
-  decl.append_attribute("version") = "1.0";
-  decl.append_attribute("encoding") = "utf-8";
-  pugi::xml_node suite = doc.append_child("testsuites").append_child("testsuite");
-  for (const char* name : {"name", "errors", "failures", "skipped", "tests", "time", "timestamp", "hostname"}) {
-    suite.append_attribute(name);
-  }
+  pugi::xml_node suite = start_junit_document(doc);
 
   pugi::xml_node properties = suite.append_child("properties");
   if (!drover_version.empty()) set_property(properties, k_junit_prop_version, drover_version);

@@ -222,6 +222,17 @@ std::optional<std::vector<int>> parse_index_ranges(std::string_view text) {
   return out;
 }
 
+pugi::xml_node start_junit_document(pugi::xml_document& document) {
+  pugi::xml_node decl = document.append_child(pugi::node_declaration);
+  decl.append_attribute("version") = "1.0";
+  decl.append_attribute("encoding") = "utf-8";
+  pugi::xml_node suite = document.append_child("testsuites").append_child("testsuite");
+  for (const char* name : {"name", "errors", "failures", "skipped", "tests", "time", "timestamp", "hostname"}) {
+    suite.append_attribute(name);
+  }
+  return suite;
+}
+
 Result<void> save_xml_atomically(const std::filesystem::path& path, const pugi::xml_document& document) {
   std::error_code ec;
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);

@@ -86,4 +86,9 @@ struct JunitFile {
 // (creating missing parent directories, as pytest does).
 [[nodiscard]] Result<void> save_xml_atomically(const std::filesystem::path& path, const pugi::xml_document& document);
 
+// Starts a report as pytest writes one: the XML declaration, <testsuites> and one
+// <testsuite> whose attributes (name, errors, failures, skipped, tests, time,
+// timestamp, hostname) exist in pytest's order with empty values. Returns the suite.
+pugi::xml_node start_junit_document(pugi::xml_document& document);
+
 }  // namespace drover::common
