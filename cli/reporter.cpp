@@ -43,6 +43,12 @@ std::string plural(int count, const char* word) {
   return text;
 }
 
+// pytest counts and shows a report unless it is a quiet phase: "" status, or a
+// passed setup/teardown (only the call phase of a passing test counts as passed).
+bool counted(const PhaseReport& report) {
+  return report.status != Status::none && !(report.status == Status::passed && report.when != Phase::call);
+}
+
 bool is_error_report(const PhaseReport& report) {
   return report.status == Status::error;
 }
@@ -51,10 +57,9 @@ bool is_error_report(const PhaseReport& report) {
 
 void Counts::add(const TestResult& result) {
   for (const PhaseReport& report : result.phases) {
+    if (!counted(report)) continue;
     switch (report.status) {
-      case Status::passed:
-        if (report.when == Phase::call) ++passed;
-        break;
+      case Status::passed: ++passed; break;
       case Status::failed: ++failed; break;
       case Status::skipped: ++skipped; break;
       case Status::xfailed: ++xfailed; break;
@@ -147,9 +152,8 @@ void Reporter::clear_live_line() {
 
 void Reporter::progress_dot(const TestResult& result) {
   for (const PhaseReport& report : result.phases) {
-    const char mark = letter(report.status);
-    if (mark == 0 || (report.status == Status::passed && report.when != Phase::call)) continue;
-    std::fputc(mark, m_out);
+    if (!counted(report)) continue;
+    std::fputc(letter(report.status), m_out);
     if (++m_column >= static_cast<std::size_t>(m_width - 8)) {
       std::fprintf(m_out, " [%3zu%%]\n", m_total ? m_done * 100 / m_total : 100);
       m_column = 0;
@@ -162,7 +166,7 @@ void Reporter::test_finished(const common::TestItem& item, const TestResult& res
   m_live.add(result);
   if (m_verbosity > 0) {
     for (const PhaseReport& report : result.phases) {
-      if (report.status == Status::none || (report.status == Status::passed && report.when != Phase::call)) continue;
+      if (!counted(report)) continue;
       std::string text = item.nodeid + " " + verbose_word(report.status);
       if ((report.status == Status::skipped || report.status == Status::xfailed) && !report.message.empty()) {
         text += " (" + report.message + ")";
@@ -213,8 +217,7 @@ Counts Reporter::finish(const common::Collection& collection,
         file = item.file;
       }
       for (const PhaseReport& report : results[i]->phases) {
-        const char mark = letter(report.status);
-        if (mark != 0 && !(report.status == Status::passed && report.when != Phase::call)) marks += mark;
+        if (counted(report)) marks += letter(report.status);
       }
     }
     flush();
