@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/farm_commands.h"
+#include "cli/run_options.h"
 #include "cli/session.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/coordinator_config.h"
@@ -25,6 +26,7 @@ struct CoordinatorFlags {
   std::string data;
   std::string config;
   std::string log_level = "info";
+  std::string no_agent_timeout;
   bool insecure = false;
   bool no_http = false;
 };
@@ -42,6 +44,11 @@ common::Result<coordinator::CoordinatorConfig> resolve(const CLI::App& command,
   if (command.count("--http") > 0) config.http = flags.http;
   if (command.count("--data") > 0) config.data = flags.data;
   if (flags.no_http) config.http.clear();
+  if (command.count("--no-agent-timeout") > 0) {
+    auto seconds = parse_number<double>(flags.no_agent_timeout, "--no-agent-timeout", 0.1);
+    if (!seconds) return std::unexpected(seconds.error());
+    config.no_agent_timeout = *seconds;
+  }
   config.insecure = flags.insecure;
   if (!config.http.empty()) {
     if (auto parsed = coordinator::parse_host_port(config.http); !parsed) {
@@ -139,6 +146,8 @@ void add_coordinator_command(CLI::App& app, int& exit_code) {
       ->check(CLI::ExistingFile);
   command->add_flag("--insecure", flags->insecure,
                     "Allow a non-loopback address without CURVE keys (anyone reaching it can run code on agents)");
+  command->add_option("--no-agent-timeout", flags->no_agent_timeout,
+                      "Close a run after this many seconds without an agent that can serve it (default 300)");
   command->add_option("--log-level", flags->log_level, "debug, info, warn or error (default info)");
   command->callback([command, flags, &exit_code] { exit_code = run_coordinator(*command, *flags); });
 }

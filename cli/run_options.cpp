@@ -9,20 +9,6 @@ namespace {
 using common::ErrorCode;
 using common::fail;
 
-template <class T>
-common::Result<T> parse_number(const std::string& text, const std::string& flag, T minimum) {
-  T value{};
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end) {
-    return fail(ErrorCode::usage, "argument " + flag + ": invalid value '" + text + "'");
-  }
-  if (value < minimum) {
-    return fail(ErrorCode::usage, "argument " + flag + ": must be at least " + std::to_string(minimum) + ", got '" + text + "'");
-  }
-  return value;
-}
-
 int cpu_count() {
   const unsigned count = std::thread::hardware_concurrency();
   return count == 0 ? 1 : static_cast<int>(count);
@@ -54,7 +40,9 @@ void add_run_flags(CLI::App& command, RunFlags& flags, bool with_shards) {
     command.add_option("--coordinator", flags.coordinator, "Run on a farm: the coordinator's tcp://HOST:PORT");
     command.add_option("--run-id", flags.run_id, "Farm/CI queue run id (default: generated)");
     command.add_option("--workspace", flags.workspace, "Farm: agents already have this checkout; skip the upload");
-    command.add_flag("--wait-all", flags.wait_all, "CI queue: wait for the whole run and exit with its code");
+    command.add_flag("--wait-all", flags.wait_all, "CI queue: exit with the whole run's code, not this job's");
+    command.add_option("--connect-timeout", flags.connect_timeout,
+                       "Seconds to wait for the coordinator (default 5); CI queue jobs then run their static shard");
   }
 }
 
@@ -155,6 +143,17 @@ common::Result<RunOptions> resolve_run_options(const RunFlags& flags, const EnvL
   options.run_id = flags.run_id;
   options.workspace = flags.workspace;
   options.wait_all = flags.wait_all;
+  if (!flags.connect_timeout.empty()) {
+    auto seconds = parse_number<double>(flags.connect_timeout, "--connect-timeout", 0.1);
+    if (!seconds) return std::unexpected(seconds.error());
+    options.connect_timeout = *seconds;
+  }
+  if (options.coordinator.empty() && (options.wait_all || !flags.connect_timeout.empty())) {
+    return fail(ErrorCode::usage, options.wait_all ? "--wait-all needs --coordinator" : "--connect-timeout needs --coordinator");
+  }
+  if (!options.coordinator.empty() && options.shard && options.run_id.empty()) {
+    return fail(ErrorCode::usage, "--coordinator with --shard (CI queue mode) needs --run-id, the same in every job");
+  }
 
   // The workers' pytest: drover.yaml's args, then selection flags, paths, and what follows "--".
   options.pytest_args = config.pytest_args;

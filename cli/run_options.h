@@ -5,6 +5,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <charconv>
 
 #include <filesystem>
 #include <optional>
@@ -17,6 +20,22 @@
 #include "common/planner.h"
 
 namespace drover::cli {
+
+// `text` as a number of at least `minimum`, or the usage error naming `flag`.
+template <class T>
+common::Result<T> parse_number(const std::string& text, const std::string& flag, T minimum) {
+  T value{};
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || ptr != end) {
+    return common::fail(common::ErrorCode::usage, "argument " + flag + ": invalid value '" + text + "'");
+  }
+  if (value < minimum) {
+    return common::fail(common::ErrorCode::usage,
+                        fmt::format("argument {}: must be at least {}, got '{}'", flag, minimum, text));
+  }
+  return value;
+}
 
 // What CLI11 fills in; strings stay raw so validation and messages live in one place.
 struct RunFlags {
@@ -42,6 +61,7 @@ struct RunFlags {
   std::string run_id;
   std::string workspace;
   bool wait_all = false;
+  std::string connect_timeout;
   std::vector<std::string> pytest_args;  // after "--" (split off by main)
 };
 
@@ -69,6 +89,7 @@ struct RunOptions {
   std::string run_id;
   std::string workspace;
   bool wait_all = false;
+  double connect_timeout = 5.0;  // seconds to wait for the coordinator's Welcome
 };
 
 [[nodiscard]] common::Result<RunOptions> resolve_run_options(const RunFlags& flags, const EnvLookup& env);

@@ -59,6 +59,7 @@ void fields(V& v, M& m) {
     v("role", m.role), v("name", m.name), v("protocol_min", m.protocol_min);
     v("protocol_max", m.protocol_max), v("drover_version", m.drover_version);
     v("slots", m.slots), v("labels", m.labels), v("capabilities", m.capabilities);
+    v("run_id", m.run_id);
   } else if constexpr (std::is_same_v<T, Welcome>) {
     v("protocol", m.protocol), v("peer_id", m.peer_id);
     v("heartbeat_interval_ms", m.heartbeat_interval_ms);
@@ -87,7 +88,8 @@ void fields(V& v, M& m) {
     v("run_id", m.run_id), v("workspace", m.workspace), v("workdir", m.workdir);
     v("pytest_args", m.pytest_args), v("collection", m.collection);
     v("selection", m.selection), v("group_by", m.group_by), v("durations", m.durations);
-    v("speculate", m.speculate), v("max_losses", m.max_losses);
+    v("speculate", m.speculate), v("max_losses", m.max_losses), v("queue", m.queue);
+    v("slots", m.slots);
   } else if constexpr (std::is_same_v<T, RunAccepted>) {
     v("run_id", m.run_id), v("tests", m.tests), v("joined", m.joined);
   } else if constexpr (std::is_same_v<T, ResultStream>) {

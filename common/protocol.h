@@ -66,6 +66,8 @@ struct Hello {
   // agent: "platform" ("linux-x86_64"), "python" ("3.11.2"), "pytest" ("7.2.1"), user labels
   std::map<std::string, std::string> labels;
   std::vector<std::string> capabilities;
+  // agent: serve only this run ("" = any). A CI queue job's pool serves its own run.
+  std::string run_id;
 };
 
 // Coordinator -> peer, answer to Hello.
@@ -148,6 +150,10 @@ struct RunSubmit {
   std::map<std::string, double> durations;  // the client's known durations, merged with history
   bool speculate = true;
   int max_losses = 2;
+  // A CI queue run: it outlives its clients (jobs come and go) and, having no
+  // workspace, is served only by agents pinned to it (Hello.run_id).
+  bool queue = false;
+  int slots = 0;  // worker slots expected to serve the run (0 = those connected now); sizes units
 };
 
 // Coordinator -> client.

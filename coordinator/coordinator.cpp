@@ -87,6 +87,7 @@ common::Result<std::unique_ptr<Coordinator>> Coordinator::open(const Coordinator
   options.heartbeat_interval_ms = config.heartbeat_interval_ms;
   options.heartbeat_lost_after = config.heartbeat_lost_after;
   options.enforce_key_roles = curve.has_value();
+  options.no_agent_timeout_s = config.no_agent_timeout;
   impl->dispatcher = std::make_unique<Dispatcher>(*impl->store, options);
 
   if (!config.http.empty()) {

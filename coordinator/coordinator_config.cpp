@@ -70,9 +70,9 @@ Result<CoordinatorConfig> load_coordinator_config(const std::filesystem::path& p
           }
           config.keys = *keys;
         }
-      } else if (key == "agent_keys" || key == "client_keys") {
+      } else if (key == "agent_keys" || key == "client_keys" || key == "job_keys") {
         if (!value.IsSequence()) return bad("a list of public keys or key files");
-        const std::string role = key == "agent_keys" ? "agent" : "client";
+        const std::string role = key == "agent_keys" ? "agent" : key == "client_keys" ? "client" : "job";
         for (const auto& item : value) {
           if (!item.IsScalar()) return bad("a list of public keys or key files");
           const auto word = item.as<std::string>();
@@ -82,7 +82,9 @@ Result<CoordinatorConfig> load_coordinator_config(const std::filesystem::path& p
             if (!keys) return std::unexpected(keys.error());
             public_key = keys->public_key;
           }
-          config.allow[public_key] = role;
+          // A key allowed in two roles may connect as either: a job's.
+          auto [allowed, added] = config.allow.try_emplace(public_key, role);
+          if (!added && allowed->second != role) allowed->second = "job";
         }
       } else if (key == "heartbeat_interval_ms" || key == "heartbeat_lost_after") {
         if (!value.IsScalar()) return bad("a whole number");
@@ -94,6 +96,15 @@ Result<CoordinatorConfig> load_coordinator_config(const std::filesystem::path& p
         }
         if (number < 1) return bad("at least 1");
         (key == "heartbeat_interval_ms" ? config.heartbeat_interval_ms : config.heartbeat_lost_after) = number;
+      } else if (key == "no_agent_timeout") {
+        double seconds = 0.0;
+        try {
+          seconds = value.IsScalar() ? value.as<double>() : -1.0;
+        } catch (const YAML::Exception&) {
+          return bad("a number of seconds");
+        }
+        if (!(seconds > 0.0)) return bad("a number of seconds above 0");
+        config.no_agent_timeout = seconds;
       } else {
         return fail(ErrorCode::usage, fmt::format("{}: unknown setting '{}'", name, key));
       }
@@ -115,7 +126,7 @@ bool is_local_endpoint(const std::string& endpoint) {
 Result<std::string> check_security(const CoordinatorConfig& config) {
   if (config.keys) {
     if (config.allow.empty()) {
-      return fail(ErrorCode::usage, "CURVE keys are configured but no agent_keys or client_keys: "
+      return fail(ErrorCode::usage, "CURVE keys are configured but no agent_keys, client_keys or job_keys: "
                                     "nobody could connect");
     }
     if (config.http_token.empty() && !config.http.empty()) {

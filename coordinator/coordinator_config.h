@@ -7,6 +7,8 @@
 //     key_file: coordinator.key         # this coordinator's CURVE pair (drover keygen)
 //     agent_keys: [Z85 key or key file, ...]
 //     client_keys: [Z85 key or key file, ...]
+//     job_keys: [Z85 key or key file, ...]   # CI queue jobs: agent and client in one
+//     no_agent_timeout: 300             # seconds a run may have no agent before it is closed
 //     http_token: s3cret                # or http_token_file: path
 //     heartbeat_interval_ms: 1000
 //     heartbeat_lost_after: 5
@@ -30,11 +32,12 @@ struct CoordinatorConfig {
   std::string http = "127.0.0.1:8080";
   std::filesystem::path data = "drover-data";
   std::optional<common::CurveKeyPair> keys;  // with a secret key: CURVE on
-  std::map<std::string, std::string> allow;  // public key -> "agent" | "client"
+  std::map<std::string, std::string> allow;  // public key -> "agent" | "client" | "job" (both)
   std::string http_token;
   bool insecure = false;
   int heartbeat_interval_ms = 1000;
   int heartbeat_lost_after = 5;
+  double no_agent_timeout = 300.0;
 };
 
 // Reads `path` over `config` (its values are the defaults).

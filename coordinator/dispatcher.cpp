@@ -137,7 +137,7 @@ void Dispatcher::on_hello(Out& out, const std::string& id, const std::string& ke
   if (hello.role != "agent" && hello.role != "client") {
     return refuse("protocol", fmt::format("unknown role '{}'", hello.role));
   }
-  if (m_options.enforce_key_roles && key_role != hello.role) {
+  if (m_options.enforce_key_roles && key_role != hello.role && key_role != "job") {
     return refuse("protocol", fmt::format("this key is not allowed to connect as {}", hello.role));
   }
   if (hello.role == "agent" && hello.slots <= 0) return refuse("usage", "an agent needs at least 1 slot");
@@ -147,6 +147,7 @@ void Dispatcher::on_hello(Out& out, const std::string& id, const std::string& ke
   peer->slots = hello.slots;
   peer->version = *version;
   peer->last_seen = now;
+  if (hello.role == "agent") peer->pinned_run = hello.run_id;
   peer->label = fmt::format("{}{}#{}", hello.role == "client" ? "client:" : "",
                             hello.name.empty() ? "anonymous" : hello.name, m_next_peer++);
   Peer& added = *peer;
@@ -168,9 +169,8 @@ void Dispatcher::on_agent_error(Out& out, Peer& agent, const farm::ErrorMsg& err
   if (run == nullptr) return;
   log()->warn("run {}: agent {} cannot serve it: {}", run->id, agent.label, error.message);
   run->refused.insert(agent.label);
-  const bool someone_can = std::ranges::any_of(m_peers, [&](const auto& entry) {
-    return entry.second->role == "agent" && !run->refused.contains(entry.second->label);
-  });
+  const bool someone_can =
+      std::ranges::any_of(m_peers, [&](const auto& entry) { return can_serve(*entry.second, *run); });
   if (!someone_can && run->state.empty()) {
     stop_run(out, *run, "failed", fmt::format("no agent can run it: {}", error.message), now);
   }
@@ -189,8 +189,9 @@ void Dispatcher::peer_lost(Out& out, const std::string& id, const std::string& r
       run->agents.erase(peer->label);
       apply(out, *run, run->scheduler.agent_lost(peer->label, reason), now);
     }
+    // A queue run outlives its clients: CI jobs come and go, the run ends when its tests do.
     if (peer->role == "client" && run->clients.erase(id) > 0 && run->clients.empty() &&
-        run->state.empty()) {
+        run->state.empty() && !run->submit.queue) {
       stop_run(out, *run, "cancelled", "client lost", now);
     }
   }
@@ -213,6 +214,14 @@ std::vector<Outgoing> Dispatcher::tick(double now) {
   for (const std::string& id : silent) {
     peer_lost(out, id, fmt::format("no heartbeat for {:.1f} s", lost_after), now);
   }
+  for (auto& [run_id, run] : m_runs) {
+    if (run->state.empty() && run->unserved_since > 0.0 &&
+        now - run->unserved_since >= m_options.no_agent_timeout_s) {
+      log()->warn("run {}: no agent for {:.0f} s; closing it", run_id, now - run->unserved_since);
+      stop_run(out, *run, "failed", "no agent left", now);
+    }
+  }
+  settle(out, now);
   return out;
 }
 
@@ -222,6 +231,11 @@ double Dispatcher::next_tick() const {
   double next = std::numeric_limits<double>::infinity();
   for (const auto& [id, peer] : m_peers) {
     next = std::min({next, peer->last_sent + interval, peer->last_seen + lost_after});
+  }
+  for (const auto& [id, run] : m_runs) {
+    if (run->state.empty() && run->unserved_since > 0.0) {
+      next = std::min(next, run->unserved_since + m_options.no_agent_timeout_s);
+    }
   }
   return next;
 }

@@ -30,8 +30,12 @@ namespace drover::coordinator {
 struct DispatcherOptions {
   int heartbeat_interval_ms = common::farm::k_heartbeat_interval_ms;
   int heartbeat_lost_after = common::farm::k_heartbeat_lost_after;
-  // With CURVE every connection has a key role; Hello's role must match it.
+  // With CURVE every connection has a key role; Hello's role must match it
+  // ("job" keys, for CI queue jobs, may connect as agent and as client).
   bool enforce_key_roles = false;
+  // A run that no connected agent can serve for this long is closed: its
+  // remaining tests get "not run: no agent left" errors.
+  double no_agent_timeout_s = 300.0;
 };
 
 struct Outgoing {
@@ -83,6 +87,9 @@ class Dispatcher {
   bool lease_from(Out& out, Run& run, Peer& agent, double now);
   void apply(Out& out, Run& run, std::vector<Command> commands, double now);
   void stop_run(Out& out, Run& run, const std::string& state, const std::string& reason, double now);
+  // A client joining a run gets every result it missed.
+  void replay(Out& out, Peer& client, const std::string& run_id, double now);
+  [[nodiscard]] static bool can_serve(const Peer& agent, const Run& run);
   // Stores pending results and finishes runs that are done.
   void settle(Out& out, double now);
   [[nodiscard]] std::string new_run_id(double now);

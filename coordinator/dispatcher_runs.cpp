@@ -50,12 +50,18 @@ void Dispatcher::on_submit(Out& out, Peer& client, farm::RunSubmit submit, doubl
       run->clients.insert(client.id);
       log()->info("run {}: client {} joined", run->id, client.label);
       send(out, client, farm::RunAccepted{run->id, run->tests, true}, now);
+      replay(out, client, run->id, now);
       return;
     }
     auto stored = m_store.run(submit.run_id);
     if (stored && stored->has_value()) {
       const RunRecord& record = **stored;
+      if (record.collection_hash != submit.collection.hash) {
+        return refuse("collection", fmt::format("run {} ran collection {}, not {}", record.id,
+                                                record.collection_hash, submit.collection.hash));
+      }
       send(out, client, farm::RunAccepted{record.id, record.tests, true}, now);
+      replay(out, client, record.id, now);
       send(out, client,
            farm::RunFinished{record.id, record.state, record.reason, record.counts,
                              record.finished - record.created},
@@ -82,6 +88,7 @@ void Dispatcher::on_submit(Out& out, Peer& client, farm::RunSubmit submit, doubl
   const auto estimates = common::estimate_durations(submit.collection, durations);
   int slots = 0;
   for (const auto& [id, peer] : m_peers) slots += peer->role == "agent" ? peer->slots : 0;
+  slots = std::max(slots, submit.slots);
   auto units = common::make_units(submit.collection, selection, estimates, *group_by, std::max(slots, 1));
   int tests = 0;
   for (const auto& unit : units) tests += static_cast<int>(unit.tests.size());
@@ -111,6 +118,22 @@ void Dispatcher::on_submit(Out& out, Peer& client, farm::RunSubmit submit, doubl
   m_runs[run_id] = std::move(run);
 }
 
+void Dispatcher::replay(Out& out, Peer& client, const std::string& run_id, double now) {
+  auto results = m_store.results(run_id);
+  if (!results) {
+    log()->error("run {}: {}", run_id, results.error().message);
+    return;
+  }
+  for (common::TestResult& result : *results) send(out, client, farm::ResultStream{run_id, std::move(result)}, now);
+}
+
+// A pinned agent (a CI queue job's pool) serves its run only; a run without a
+// workspace (a queue run) has nothing other agents could fetch.
+bool Dispatcher::can_serve(const Peer& agent, const Run& run) {
+  if (agent.role != "agent" || run.refused.contains(agent.label)) return false;
+  return agent.pinned_run.empty() ? !run.submit.workspace.empty() : agent.pinned_run == run.id;
+}
+
 void Dispatcher::dispatch(Out& out, double now) {
   // Queued work first, across all agents; only then tail speculation.
   for (bool queued_only : {true, false}) {
@@ -131,7 +154,7 @@ std::vector<Dispatcher::Run*> Dispatcher::lease_order(const Peer& agent, bool qu
   const std::size_t count = m_run_order.size();
   for (std::size_t step = 0; step < count; ++step) {
     Run* run = find_run(m_run_order[(m_cursor + step) % count]);
-    if (run == nullptr || !run->state.empty() || run->refused.contains(agent.label)) continue;
+    if (run == nullptr || !run->state.empty() || !can_serve(agent, *run)) continue;
     if (queued_only && run->scheduler.queued_tests() == 0) continue;
     open.push_back(run);
   }
@@ -139,7 +162,7 @@ std::vector<Dispatcher::Run*> Dispatcher::lease_order(const Peer& agent, bool qu
   std::map<std::string, std::size_t> serving;
   std::size_t agents = 0;
   for (const auto& [id, peer] : m_peers) {
-    if (peer->role != "agent") continue;
+    if (!std::ranges::any_of(open, [&](const Run* run) { return can_serve(*peer, *run); })) continue;
     ++agents;
     ++serving[peer->current_run];
   }
@@ -241,7 +264,13 @@ void Dispatcher::settle(Out& out, double now) {
       }
       run->unstored.clear();
     }
-    if (run->scheduler.done()) done.push_back(id);
+    if (run->scheduler.done()) {
+      done.push_back(id);
+    } else if (run->state.empty()) {
+      const bool served =
+          std::ranges::any_of(m_peers, [&](const auto& entry) { return can_serve(*entry.second, *run); });
+      run->unserved_since = served ? 0.0 : (run->unserved_since > 0.0 ? run->unserved_since : now);
+    }
   }
   for (const std::string& id : done) {
     std::unique_ptr<Run> run = std::move(m_runs[id]);

@@ -26,6 +26,7 @@ struct Dispatcher::Peer {
   double last_sent = 0.0;
   std::uint64_t beat = 0;
   std::string current_run;  // run of its latest lease: its warm pool serves that run
+  std::string pinned_run;   // agent: serves only this run (a CI queue job's pool)
 };
 
 struct Dispatcher::Run {
@@ -39,6 +40,7 @@ struct Dispatcher::Run {
   common::Durations durations;     // new history from this run
   std::map<std::string, int> counts;
   double started = 0.0;
+  double unserved_since = 0.0;  // since when no connected agent can serve it; 0 = served
   int tests = 0;      // tests the run was asked to run
   std::string state;  // set when stopped: "cancelled" | "failed"
   std::string reason;

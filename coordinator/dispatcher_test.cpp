@@ -78,6 +78,30 @@ class DispatcherTest : public ::testing::Test {
     ASSERT_EQ(sent<farm::Welcome>(out, peer).size(), 1u);
   }
 
+  void hello_pinned(const std::string& peer, const std::string& run_id, int slots = 2) {
+    farm::Hello hello;
+    hello.role = "agent";
+    hello.name = peer;
+    hello.slots = slots;
+    hello.run_id = run_id;
+    auto out = say(peer, hello);
+    ASSERT_EQ(sent<farm::Welcome>(out, peer).size(), 1u);
+  }
+
+  // Every lease `agent` has now, each test answered with a pass.
+  int pass_all(const std::vector<Outgoing>& out, const std::string& agent, const std::string& run_id) {
+    int passed_count = 0;
+    for (const auto& lease : sent<farm::Lease>(out, agent)) {
+      for (common::TestIndex index : lease.tests) {
+        auto result = passed(index);
+        result.worker = agent + "/gw0";
+        (void)say(agent, farm::TestResultMsg{run_id, lease.lease_id, result});
+        ++passed_count;
+      }
+    }
+    return passed_count;
+  }
+
   std::unique_ptr<Store> m_store;
   std::unique_ptr<Dispatcher> m_dispatcher;
   double m_now = 1000.0;
@@ -306,6 +330,121 @@ TEST_F(DispatcherTest, ShutdownTellsEveryPeerAndFailsActiveRuns) {
   EXPECT_EQ(sent<farm::Shutdown>(out, "A").size(), 1u);
   EXPECT_EQ(sent<farm::Shutdown>(out, "C").size(), 1u);
   EXPECT_EQ(m_store->run("r1").value()->state, "failed");
+}
+
+
+farm::RunSubmit queue_submission(const std::string& run_id, int tests) {
+  auto submit = submission(run_id, tests);
+  submit.workspace.clear();
+  submit.queue = true;
+  return submit;
+}
+
+TEST_F(DispatcherTest, QueueRunIsServedOnlyByAgentsPinnedToIt) {
+  hello_agent("farm");
+  hello_client("job1");
+  ASSERT_EQ(sent<farm::RunAccepted>(say("job1", queue_submission("q", 4)), "job1").size(), 1u);
+  // An ordinary agent has no checkout of a queue run: it gets nothing.
+  EXPECT_TRUE(sent<farm::Lease>(say("farm", farm::WorkRequest{4}), "farm").empty());
+  hello_pinned("job1-agent", "q");
+  auto out = say("job1-agent", farm::WorkRequest{4});
+  EXPECT_FALSE(sent<farm::Lease>(out, "job1-agent").empty());
+  // And a pinned agent serves no other run.
+  hello_client("C");
+  (void)say("C", submission("other", 2));
+  hello_pinned("job2-agent", "q");
+  for (const auto& lease : sent<farm::Lease>(say("job2-agent", farm::WorkRequest{4}), "job2-agent")) {
+    EXPECT_EQ(lease.run_id, "q");
+  }
+}
+
+TEST_F(DispatcherTest, QueueRunOutlivesItsClientsAndSecondJobJoinsIt) {
+  hello_client("job1");
+  (void)say("job1", queue_submission("q", 3));
+  hello_pinned("job1-agent", "q", 1);
+  auto out = say("job1-agent", farm::WorkRequest{1});
+  ASSERT_EQ(sent<farm::Lease>(out, "job1-agent").size(), 1u);
+  pass_all(out, "job1-agent", "q");
+  // The first job's client goes away (its CI job died): the run goes on.
+  (void)say("job1", farm::Shutdown{"killed"});
+  EXPECT_EQ(m_dispatcher->active_runs(), 1u);
+
+  hello_client("job2");
+  auto join = say("job2", queue_submission("q", 3));
+  ASSERT_EQ(sent<farm::RunAccepted>(join, "job2").size(), 1u);
+  EXPECT_TRUE(sent<farm::RunAccepted>(join, "job2")[0].joined);
+  // The late job is told what already happened.
+  const auto replayed = sent<farm::ResultStream>(join, "job2");
+  ASSERT_EQ(replayed.size(), 1u);
+  EXPECT_EQ(replayed[0].result.worker, "job1-agent/gw0");
+
+  (void)say("job1-agent", farm::Shutdown{"killed"});
+  hello_pinned("job2-agent", "q", 2);
+  out = say("job2-agent", farm::WorkRequest{4});
+  EXPECT_EQ(pass_all(out, "job2-agent", "q"), 2);
+  out = say("job2-agent", farm::Heartbeat{1});
+  EXPECT_EQ(m_dispatcher->active_runs(), 0u);
+  auto record = m_store->run("q");
+  ASSERT_TRUE(record && record->has_value());
+  EXPECT_EQ((*record)->state, "finished");
+  EXPECT_EQ((*record)->reported(), 3);
+}
+
+TEST_F(DispatcherTest, JoiningAFinishedRunReplaysItAndChecksTheCollection) {
+  hello_client("job1");
+  (void)say("job1", queue_submission("q", 2));
+  hello_pinned("job1-agent", "q");
+  pass_all(say("job1-agent", farm::WorkRequest{4}), "job1-agent", "q");
+  ASSERT_EQ(m_dispatcher->active_runs(), 0u);
+
+  hello_client("late");
+  auto out = say("late", queue_submission("q", 2));
+  EXPECT_EQ(sent<farm::ResultStream>(out, "late").size(), 2u);
+  ASSERT_EQ(sent<farm::RunFinished>(out, "late").size(), 1u);
+  EXPECT_EQ(sent<farm::RunFinished>(out, "late")[0].state, "finished");
+
+  auto other = queue_submission("q", 2);
+  other.collection.hash = "different";
+  out = say("late", other);
+  ASSERT_EQ(sent<farm::ErrorMsg>(out, "late").size(), 1u);
+  EXPECT_EQ(sent<farm::ErrorMsg>(out, "late")[0].code, "collection");
+}
+
+TEST_F(DispatcherTest, RunWithoutAgentsIsClosedWithNotRunErrors) {
+  DispatcherOptions options;
+  options.no_agent_timeout_s = 30.0;
+  m_dispatcher = std::make_unique<Dispatcher>(*m_store, options);
+  hello_client("job1");
+  (void)say("job1", queue_submission("q", 3));
+  hello_pinned("job1-agent", "q", 1);
+  auto out = say("job1-agent", farm::WorkRequest{1});
+  pass_all(out, "job1-agent", "q");
+  (void)say("job1-agent", farm::Shutdown{"killed"});
+  (void)say("job1", farm::Shutdown{"killed"});
+  EXPECT_EQ(m_dispatcher->active_runs(), 1u);
+  EXPECT_DOUBLE_EQ(m_dispatcher->next_tick(), m_now + 30.0);
+
+  m_now += 29.0;
+  (void)m_dispatcher->tick(m_now);
+  EXPECT_EQ(m_dispatcher->active_runs(), 1u);
+  m_now += 2.0;
+  (void)m_dispatcher->tick(m_now);
+  EXPECT_EQ(m_dispatcher->active_runs(), 0u);
+  auto results = m_store->results("q");
+  ASSERT_TRUE(results.has_value());
+  ASSERT_EQ(results->size(), 3u);
+  int not_run = 0;
+  for (const auto& result : *results) {
+    if (result.final_status() == common::Status::error) {
+      EXPECT_EQ(result.phases[0].message, "not run: no agent left");
+      ++not_run;
+    }
+  }
+  EXPECT_EQ(not_run, 2);
+  auto record = m_store->run("q");
+  ASSERT_TRUE(record && record->has_value());
+  EXPECT_EQ((*record)->state, "failed");
+  EXPECT_EQ((*record)->reason, "no agent left");
 }
 
 }  // namespace
