@@ -71,7 +71,9 @@ std::string dir_name(const std::string& run_id) {
 class Runner {
  public:
   Runner(const FarmAgentOptions& options, const std::atomic<bool>& stop)
-      : m_options(options), m_stop(stop), m_mailbox(options.slots), m_log(farm_log()) {}
+      : m_options(options), m_stop(stop), m_mailbox(options.slots), m_log(farm_log()) {
+    if (options.quiet) m_log->set_level(spdlog::level::warn);
+  }
 
   common::Result<void> run() {
     std::thread session([this] { session_loop(); });
@@ -80,6 +82,7 @@ class Runner {
     while (!m_stop.load()) {
       auto connected = connect();
       if (!connected) {
+        if (m_stop.load()) break;
         if (connected.error().code == ErrorCode::protocol) {
           outcome = std::unexpected(connected.error());
           break;
@@ -116,6 +119,7 @@ class Runner {
     hello.drover_version = m_options.drover_version;
     hello.slots = m_options.slots;
     hello.labels = m_options.labels;
+    hello.run_id = m_options.run_id;
     if (auto sent = (*dealer)->send(farm::encode(hello)); !sent) return std::unexpected(sent.error());
     const auto deadline = Clock::now() + std::chrono::milliseconds(k_hello_timeout_ms);
     while (Clock::now() < deadline && !m_stop.load()) {
@@ -195,8 +199,9 @@ class Runner {
       auto key = m_mailbox.next_key(500);
       if (!key) continue;
       const std::string who = "agent " + m_options.name;
-      auto tree = fs::path(key->workdir).is_absolute() ? cache.verify_checkout(key->workdir, key->workspace)
-                                                       : cache.ensure(key->workspace);
+      auto tree = !m_options.checkout.empty()            ? common::Result<fs::path>(m_options.checkout)
+                  : fs::path(key->workdir).is_absolute() ? cache.verify_checkout(key->workdir, key->workspace)
+                                                         : cache.ensure(key->workspace);
       if (!tree) {
         m_log->error("run {}: {}", key->run_id, tree.error().message);
         m_mailbox.refuse_run(key->run_id, tree.error().code, who + ": " + tree.error().message);
@@ -206,11 +211,13 @@ class Runner {
       pool_options.python = m_options.python;
       pool_options.pytest_args = key->pytest_args;
       pool_options.worker_path = m_options.worker_path;
-      pool_options.rootdir = fs::path(key->workdir).is_absolute() ? *tree : *tree / key->workdir;
+      pool_options.rootdir = fs::path(key->workdir).is_absolute() || !m_options.checkout.empty() ? *tree
+                                                                                                : *tree / key->workdir;
       pool_options.basetemp_root = m_options.workdir / "tmp" / dir_name(key->run_id);
       pool_options.workers = m_options.slots;
       pool_options.timeout = m_options.timeout;
       pool_options.max_worker_restart = m_options.max_worker_restart;
+      pool_options.capture_limit = m_options.capture_limit;
       Pool pool(pool_options);
       m_mailbox.set_pool(&pool);
       auto collection = pool.start();

@@ -41,9 +41,15 @@ struct FarmAgentOptions {
   std::filesystem::path workdir;      // workspaces/ and tmp/ go here
   double timeout = 0.0;               // per-test seconds; 0 = none
   int max_worker_restart = -1;
+  std::size_t capture_limit = 1 << 20;  // bytes per captured-output section
   std::optional<common::CurveClientOptions> curve;
   std::map<std::string, std::string> labels;  // platform, python, pytest, ...
   std::string drover_version;
+  // A CI queue job's pool: serve only this run, in this checkout (no workspace
+  // bundle), logging only warnings (the job's terminal belongs to its report).
+  std::string run_id;
+  std::filesystem::path checkout;
+  bool quiet = false;
 };
 
 // platform / python / pytest labels for Hello ("linux-x86_64", "3.11.2", "7.2.1";

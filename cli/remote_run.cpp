@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -9,6 +10,9 @@
 #include <optional>
 #include <thread>
 
+#include <fmt/format.h>
+
+#include "agent/farm_agent.h"
 #include "agent/pool.h"
 #include "cli/commands.h"
 #include "cli/farm_client_commands.h"
@@ -121,7 +125,7 @@ class Client {
   std::uint64_t m_seq = 0;
 };
 
-common::Result<farm::Welcome> say_hello(Client& client, const std::string& endpoint) {
+common::Result<farm::Welcome> say_hello(Client& client, const std::string& endpoint, double timeout_s) {
   farm::Hello hello;
   hello.role = "client";
   hello.name = env_or("USER", "user") + "@" + [] {
@@ -131,9 +135,11 @@ common::Result<farm::Welcome> say_hello(Client& client, const std::string& endpo
   }();
   hello.drover_version = k_version;
   if (auto sent = client.send(hello); !sent) return std::unexpected(sent.error());
-  auto reply = client.receive(10000);
+  auto reply = client.receive(static_cast<int>(timeout_s * 1000));
   if (!reply) return std::unexpected(reply.error());
-  if (!*reply) return common::fail(ErrorCode::io, "no answer from the coordinator at " + endpoint);
+  if (!*reply) {
+    return common::fail(ErrorCode::io, fmt::format("no answer from the coordinator at {} in {:g} s", endpoint, timeout_s));
+  }
   if (auto* welcome = std::get_if<farm::Welcome>(&**reply)) return *welcome;
   if (auto* error = std::get_if<farm::ErrorMsg>(&**reply)) {
     return common::fail(farm::parse_error_code(error->code), endpoint + " refused the client: " + error->message);
@@ -150,15 +156,89 @@ bool counts_as_failure(const TestResult& result) {
   return status == common::Status::failed || status == common::Status::error;
 }
 
+common::Result<std::unique_ptr<Client>> connect_client(const RunOptions& options,
+                                                        const std::optional<common::CurveClientOptions>& curve) {
+  auto dealer = common::ZmqDealer::connect(options.coordinator, curve);
+  if (!dealer) return std::unexpected(dealer.error());
+  auto client = std::make_unique<Client>(std::move(*dealer));
+  auto welcome = say_hello(*client, options.coordinator, options.connect_timeout);
+  if (!welcome) return std::unexpected(welcome.error());
+  client->welcomed(*welcome);
+  return client;
+}
+
+std::string host_name() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return host;
+}
+
+// A CI queue job's own warm pool, serving its run as a pinned agent on a thread.
+class JobAgent {
+ public:
+  JobAgent(const RunOptions& options, const agent::PoolOptions& pool,
+           const std::optional<common::CurveClientOptions>& curve, const std::string& run_id)
+      : m_workdir(fs::temp_directory_path() / ("drover-job-" + std::to_string(::getpid()))) {
+    m_options.endpoint = options.coordinator;
+    m_options.name = fmt::format("job{}-{}-{}", options.shard->index, host_name(), ::getpid());
+    m_options.slots = options.workers;
+    m_options.python = options.python;
+    m_options.worker_path = pool.worker_path;
+    m_options.workdir = m_workdir;
+    m_options.timeout = options.timeout;
+    m_options.max_worker_restart = options.max_worker_restart;
+    m_options.capture_limit = options.capture_limit;
+    m_options.curve = curve;
+    m_options.labels = agent::detect_labels(options.python);
+    m_options.drover_version = k_version;
+    m_options.run_id = run_id;
+    m_options.checkout = fs::current_path();
+    m_options.quiet = true;
+    m_thread = std::thread([this] {
+      agent::FarmAgent farm_agent(m_options);
+      if (auto ran = farm_agent.run(m_stop); !ran) print_error(ran.error());
+    });
+  }
+  ~JobAgent() { stop(); }
+  JobAgent(const JobAgent&) = delete;
+  JobAgent& operator=(const JobAgent&) = delete;
+
+  // Results its workers produced carry "NAME/gwN".
+  [[nodiscard]] bool ran(const TestResult& result) const { return result.worker.starts_with(m_options.name + "/"); }
+  void stop() {
+    m_stop.store(true);
+    if (m_thread.joinable()) m_thread.join();
+    std::error_code ignored;
+    fs::remove_all(m_workdir, ignored);
+  }
+
+ private:
+  fs::path m_workdir;
+  agent::FarmAgentOptions m_options;
+  std::atomic<bool> m_stop{false};
+  std::thread m_thread;
+};
+
+// pytest's exit code for a whole farm run from its RunFinished.
+int run_exit_code(const farm::RunFinished& finished) {
+  if (finished.state == "failed") return k_exit_internal;
+  if (finished.state == "cancelled") return k_exit_interrupted;
+  for (const char* status : {"failed", "error"}) {
+    auto found = finished.counts.find(status);
+    if (found != finished.counts.end() && found->second > 0) return k_exit_tests_failed;
+  }
+  return k_exit_ok;
+}
+
 }  // namespace
 
-int run_remote(const RunOptions& options) {
+std::optional<int> run_remote(const RunOptions& options) {
   const auto started = Clock::now();
+  const bool queue = options.shard.has_value();
   auto fail_with = [](const common::Error& error) {
     print_error(error);
     return exit_code_for(error);
   };
-  if (options.shard) return fail_with({ErrorCode::usage, "--coordinator cannot be combined with --shard"});
   auto durations = common::load_durations(options.durations);
   if (!durations) return fail_with(durations.error());
   auto curve = client_curve();
@@ -167,6 +247,20 @@ int run_remote(const RunOptions& options) {
   if (!http_url) return fail_with(http_url.error());
   const std::string http = env_or("DROVER_HTTP", *http_url);
   const std::string token = env_or("DROVER_TOKEN", "");
+
+  if (queue) {
+    // Nothing breaks when the coordinator is down: the job runs its static shard.
+    // Only silence counts as down; a coordinator that refuses us is an error.
+    auto probe = connect_client(options, *curve);
+    if (!probe && probe.error().code == ErrorCode::io) {
+      std::fprintf(stderr, "drover: warning: %s; running static shard %d of %d instead\n",
+                   probe.error().message.c_str(), options.shard->index, options.shard->total);
+      std::fflush(stderr);
+      return std::nullopt;
+    }
+    if (!probe) return fail_with(probe.error());
+    (void)(*probe)->send(farm::Shutdown{"collecting"});
+  }
 
   Reporter reporter(stdout, options.verbosity, ::isatty(STDOUT_FILENO) != 0);
   if (options.verbosity >= 0) reporter.header("test session starts");
@@ -188,6 +282,7 @@ int run_remote(const RunOptions& options) {
   for (common::TestIndex i = 0; i < selection.size(); ++i) selection[i] = i;
   if (options.verbosity >= 0) reporter.collected(collection, selection.size(), 0);
 
+  // What this client reports: every result, or in queue mode those its own pool ran.
   std::vector<std::optional<TestResult>> results(collection.items.size());
   std::string run_id = options.run_id;
   auto finish = [&](const std::string& stop_message) {
@@ -204,6 +299,7 @@ int run_remote(const RunOptions& options) {
       report.elapsed = elapsed;
       report.drover_version = k_version;
       if (!run_id.empty()) report.extra_properties.emplace_back("drover.run_id", run_id);
+      if (queue) report.extra_properties.emplace_back("drover.queue_job", std::to_string(options.shard->index));
       if (auto written = common::write_junit(options.junitxml, report); !written) print_error(written.error());
     }
     if (!ran.empty()) {
@@ -219,27 +315,31 @@ int run_remote(const RunOptions& options) {
   }
   if (selection.empty()) {
     finish("");
+    if (queue) return k_exit_ok;  // like an empty static shard
     return collection.errors.empty() ? k_exit_no_tests : k_exit_tests_failed;
   }
 
-  auto workspace = publish_workspace(options, http, token);
-  if (!workspace) return fail_with(workspace.error());
-  auto dealer = common::ZmqDealer::connect(options.coordinator, *curve);
-  if (!dealer) return fail_with(dealer.error());
-  Client client(std::move(*dealer));
-  auto welcome = say_hello(client, options.coordinator);
-  if (!welcome) return fail_with(welcome.error());
-  client.welcomed(*welcome);
+  std::string workspace;  // a queue run has none: every job brings its own checkout
+  if (!queue) {
+    auto published = publish_workspace(options, http, token);
+    if (!published) return fail_with(published.error());
+    workspace = *published;
+  }
+  auto connected = connect_client(options, *curve);
+  if (!connected) return fail_with(connected.error());
+  Client& client = **connected;
 
   farm::RunSubmit submit;
   submit.run_id = options.run_id;
-  submit.workspace = *workspace;
+  submit.workspace = workspace;
   submit.workdir = options.workspace.empty() ? "" : fs::absolute(options.workspace).string();
   submit.pytest_args = options.pytest_args;
   submit.collection = collection;
   submit.selection = selection;
   submit.group_by = std::string(common::to_string(options.group_by));
   submit.durations = *durations;
+  submit.queue = queue;
+  if (queue) submit.slots = options.shard->total * options.workers;
   if (auto sent = client.send(submit); !sent) return fail_with(sent.error());
 
   g_remote_interrupted.store(false);
@@ -252,36 +352,56 @@ int run_remote(const RunOptions& options) {
     }
   } restore;
 
+  std::unique_ptr<JobAgent> job;
+  bool start_agent = false;
   int failures = 0;
   bool cancel_sent = false;
   std::string stop_message;
   std::optional<farm::RunFinished> finished;
   while (!finished) {
-    if (g_remote_interrupted.load() && !cancel_sent) {
+    if (g_remote_interrupted.load() && stop_message.empty()) {
       stop_message = "KeyboardInterrupt";
+      // A queue job leaves the run to the other jobs; a farm client's run is its own to cancel.
+      if (queue) break;
       cancel_sent = client.send(farm::Cancel{run_id, {}, "interrupted"}).has_value();
     }
-    auto message = client.receive(1000);
+    auto message = client.receive(start_agent ? 100 : 1000);
     if (!message) {
       print_error(message.error());
+      job.reset();
       finish(stop_message);
       return k_exit_internal;
     }
-    if (!*message) continue;
+    if (!*message) {
+      if (start_agent) job = std::make_unique<JobAgent>(options, *pool_opts, *curve, run_id);
+      start_agent = false;
+      continue;
+    }
     if (auto* accepted = std::get_if<farm::RunAccepted>(&**message)) {
       run_id = accepted->run_id;
       if (options.verbosity >= 0) {
-        reporter.line("drover run " + run_id + (accepted->joined ? " (joined)" : "") + " on " + options.coordinator);
+        std::string what = "drover run " + run_id + (accepted->joined ? " (joined)" : "") + " on " + options.coordinator;
+        if (queue) {
+          what += fmt::format(": queue job {} of {}, {} worker{}", options.shard->index, options.shard->total,
+                              options.workers, options.workers == 1 ? "" : "s");
+        }
+        reporter.line(what);
       }
+      // The pool starts once the replay of a joined run is over: a finished run needs none.
+      start_agent = queue && !job;
     } else if (auto* stream = std::get_if<farm::ResultStream>(&**message)) {
       const auto index = stream->result.index;
       if (index >= results.size() || results[index]) continue;
       // After our own Cancel (-x, --maxfail, Ctrl-C) the coordinator closes the queued tests
       // with "not run" errors; pytest does not report tests it never started, so neither do we.
       if (cancel_sent && is_not_run(stream->result)) continue;
-      results[index] = stream->result;
-      reporter.test_finished(collection.items[index], stream->result);
-      if (counts_as_failure(stream->result) && options.maxfail > 0 && ++failures >= options.maxfail && !cancel_sent) {
+      const bool counted = counts_as_failure(stream->result);
+      if (!queue || (job && job->ran(stream->result))) {
+        results[index] = stream->result;
+        reporter.test_finished(collection.items[index], stream->result);
+      }
+      // -x/--maxfail count the whole run's failures: in queue mode every job sees them all.
+      if (counted && options.maxfail > 0 && ++failures >= options.maxfail && !cancel_sent) {
         stop_message = "stopping after " + std::to_string(failures) + " failures";
         cancel_sent = client.send(farm::Cancel{run_id, {}, stop_message}).has_value();
       }
@@ -290,20 +410,50 @@ int run_remote(const RunOptions& options) {
     } else if (auto* error = std::get_if<farm::ErrorMsg>(&**message)) {
       print_error({farm::parse_error_code(error->code), error->message});
       if (run_id.empty() || error->run_id == run_id || error->run_id.empty()) {
+        job.reset();
         finish(stop_message);
         return exit_code_for({farm::parse_error_code(error->code), error->message});
       }
     } else if (auto* shutdown = std::get_if<farm::Shutdown>(&**message)) {
       print_error({ErrorCode::io, "the coordinator shut down: " + shutdown->reason});
+      job.reset();
       finish(stop_message);
       return k_exit_internal;
     }
   }
-  (void)client.send(farm::Shutdown{"client done"});
+  // The job's pool first: once it has said goodbye its leases (if any) are back in the queue.
+  job.reset();
+  (void)client.send(farm::Shutdown{queue && !finished ? "job interrupted" : "client done"});
+  if (stop_message == "KeyboardInterrupt") {
+    if (queue) {
+      std::size_t ran = 0;
+      for (const auto& result : results) ran += result ? 1 : 0;
+      stop_message = "Interrupted: KeyboardInterrupt, left run " + run_id + " after " + std::to_string(ran) + " tests";
+    }
+    finish(stop_message);
+    return k_exit_interrupted;
+  }
   const bool failed_run = finished->state == "failed";
   if (failed_run) print_error({ErrorCode::internal, "run " + run_id + " failed: " + finished->reason});
   const Counts counts = finish(stop_message);
-  if (stop_message == "KeyboardInterrupt") return k_exit_interrupted;
+  if (queue && options.verbosity >= 0) {
+    Counts whole;
+    auto count = [&](const char* status) {
+      auto found = finished->counts.find(status);
+      return found == finished->counts.end() ? 0 : found->second;
+    };
+    whole.failed = count("failed");
+    whole.passed = count("passed");
+    whole.skipped = count("skipped");
+    whole.xfailed = count("xfailed");
+    whole.xpassed = count("xpassed");
+    whole.errors = count("error");
+    reporter.line(fmt::format("run {} {}: {} (all jobs)", run_id, finished->state, summary_text(whole, finished->elapsed)));
+  }
+  // A job that ran nothing (it came late, or is a retry of a finished run) has no verdict
+  // of its own: it reports the run's, so a retried job cannot turn a red run green.
+  const bool ran_none = std::ranges::none_of(results, [](const auto& result) { return result.has_value(); });
+  if (queue && (options.wait_all || ran_none)) return run_exit_code(*finished);
   if (failed_run) return k_exit_internal;
   return counts.ok() ? k_exit_ok : k_exit_tests_failed;
 }

@@ -190,8 +190,10 @@ void add_run_command(CLI::App& app, int& exit_code, const std::vector<std::strin
     }
     if (check_args_only(*command)) return;
     if (!options->coordinator.empty()) {
-      exit_code = run_remote(*options);
-      return;
+      if (auto remote = run_remote(*options)) {
+        exit_code = *remote;
+        return;
+      }
     }
     exit_code = run_local(*options);
   });

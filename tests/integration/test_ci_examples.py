@@ -16,7 +16,11 @@ import yaml  # python3-yaml, installed by deploy/install-deps.sh
 import drover_helpers as h
 
 EXAMPLES_DIR = h.SOURCE_DIR / "ci_examples"
-EXAMPLES = ("github-actions.yml", "gitlab-ci.yml", "buildkite.yml")
+EXAMPLES = ("github-actions.yml", "github-actions-queue.yml", "gitlab-ci.yml", "buildkite.yml")
+# What each example must use at least.
+SUBCOMMANDS = {"github-actions-queue.yml": {"run", "durations", "report", "merge"}}
+# Values GitHub would put in contexts other than matrix and env.
+GITHUB_CONTEXT = {"github.run_id": "1234", "github.run_attempt": "1", "secrets.DROVER_TOKEN": "s3cret"}
 SHELL_OPERATORS = re.compile(r"^[();<>|&]+$")
 
 
@@ -36,13 +40,15 @@ def _substitute(text: str, env: dict[str, str], matrix: dict[str, list], where: 
             return str(matrix[name][0])
         if scope == "env" and name in env:
             return env[name]
+        if expr in GITHUB_CONTEXT:
+            return GITHUB_CONTEXT[expr]
         raise AssertionError(f"{where}: cannot evaluate ${{{{ {expr} }}}}")
 
     def shell(match: re.Match) -> str:
         name = match.group(1) or match.group(2)
         if name not in env:
             raise AssertionError(f"{where}: ${name} is not set by the example or the CI")
-        return env[name]
+        return re.sub(r"\$\{\{\s*(.*?)\s*\}\}", github, str(env[name]))  # env values may use contexts
 
     text = re.sub(r"\$\{\{\s*(.*?)\s*\}\}", github, text)
     text = text.replace("$$", "$")  # Buildkite's escape for a runtime variable
@@ -117,6 +123,7 @@ def _buildkite_commands(doc: dict) -> list[Command]:
 
 EXTRACTORS = {
     "github-actions.yml": _github_commands,
+    "github-actions-queue.yml": _github_commands,
     "gitlab-ci.yml": _gitlab_commands,
     "buildkite.yml": _buildkite_commands,
 }
@@ -144,7 +151,8 @@ def test_example_is_valid_yaml(name):
 def test_example_commands_parse_with_the_real_cli(name, drover, tmp_path):
     commands = EXTRACTORS[name](_load(name))
     subcommands = {command.argv[1] for command in commands if len(command.argv) > 1}
-    assert {"run", "merge"} <= subcommands, f"{name}: expected drover run and drover merge, found {commands}"
+    expected = SUBCOMMANDS.get(name, {"run", "merge"})
+    assert expected <= subcommands, f"{name}: expected drover {sorted(expected)}, found {commands}"
     for command in commands:
         result = check_args(drover, command.argv, command.env, tmp_path)
         assert result.returncode == 0, f"{command}\nexit {result.returncode}\n{result.stdout}{result.stderr}"
