@@ -9,6 +9,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <thread>
 #include <utility>
 
@@ -218,9 +219,23 @@ class Runner {
       pool_options.timeout = m_options.timeout;
       pool_options.max_worker_restart = m_options.max_worker_restart;
       pool_options.capture_limit = m_options.capture_limit;
-      Pool pool(pool_options);
-      m_mailbox.set_pool(&pool);
-      auto collection = pool.start();
+      // The job's own warm pool serves its run; anything else gets a pool of its own.
+      std::unique_ptr<Pool> owned;
+      Pool* pool_ptr = nullptr;
+      common::Result<common::Collection> collection;
+      if (m_warm != nullptr && key->pytest_args == m_options.warm_pytest_args &&
+          key->collection_hash == m_options.warm_collection_hash) {
+        pool_ptr = std::exchange(m_warm, nullptr);
+        m_mailbox.set_pool(pool_ptr);
+        collection = common::Collection{};
+        collection->hash = key->collection_hash;
+      } else {
+        owned = std::make_unique<Pool>(pool_options);
+        pool_ptr = owned.get();
+        m_mailbox.set_pool(pool_ptr);
+        collection = pool_ptr->start();
+      }
+      Pool& pool = *pool_ptr;
       if (!collection || collection->hash != key->collection_hash) {
         m_mailbox.set_pool(nullptr);
         if (!collection && collection.error().code == ErrorCode::interrupted) continue;
@@ -251,6 +266,7 @@ class Runner {
   FarmMailbox m_mailbox;
   std::shared_ptr<spdlog::logger> m_log;
   int m_version = farm::k_protocol_version;
+  Pool* m_warm = m_options.warm_pool;  // until a lease of its run takes it
 };
 
 std::string run_python(const std::string& python, const std::string& code) {

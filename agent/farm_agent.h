@@ -24,7 +24,9 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "agent/pool.h"
 #include "common/error.h"
 #include "common/zmq_socket.h"
 
@@ -50,6 +52,12 @@ struct FarmAgentOptions {
   std::string run_id;
   std::filesystem::path checkout;
   bool quiet = false;
+  // A pool the job already started (and collected with) for its run: used for the
+  // first leases whose pytest arguments and collection hash match, instead of
+  // starting a second pool. Owned by the caller; outlives run().
+  Pool* warm_pool = nullptr;
+  std::vector<std::string> warm_pytest_args;
+  std::string warm_collection_hash;
 };
 
 // platform / python / pytest labels for Hello ("linux-x86_64", "3.11.2", "7.2.1";

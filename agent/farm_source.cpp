@@ -41,6 +41,14 @@ void FarmMailbox::add_lease(farm::Lease lease) {
     hand_back_locked(lease.run_id, lease.lease_id, std::move(lease.tests), "cancelled");
     return;
   }
+  // A test leased again (after a steal, a lost copy elsewhere) must run here: it is no
+  // longer cancelled.
+  if (auto dropped = m_cancelled.find(lease.run_id); dropped != m_cancelled.end()) {
+    for (TestIndex test : lease.tests) dropped->second.erase(test);
+  }
+  if (auto pending = m_pending_cancels.find(lease.run_id); pending != m_pending_cancels.end()) {
+    std::erase_if(pending->second, [&](TestIndex test) { return std::ranges::count(lease.tests, test) > 0; });
+  }
   m_buffer.push_back(std::move(lease));
   m_arrived.notify_all();
 }

@@ -176,8 +176,9 @@ std::string host_name() {
 // A CI queue job's own warm pool, serving its run as a pinned agent on a thread.
 class JobAgent {
  public:
-  JobAgent(const RunOptions& options, const agent::PoolOptions& pool,
-           const std::optional<common::CurveClientOptions>& curve, const std::string& run_id)
+  JobAgent(const RunOptions& options, agent::Pool& warm, const agent::PoolOptions& pool,
+           const common::Collection& collection, const std::optional<common::CurveClientOptions>& curve,
+           const std::string& run_id)
       : m_workdir(fs::temp_directory_path() / ("drover-job-" + std::to_string(::getpid()))) {
     m_options.endpoint = options.coordinator;
     m_options.name = fmt::format("job{}-{}-{}", options.shard->index, host_name(), ::getpid());
@@ -189,11 +190,14 @@ class JobAgent {
     m_options.max_worker_restart = options.max_worker_restart;
     m_options.capture_limit = options.capture_limit;
     m_options.curve = curve;
-    m_options.labels = agent::detect_labels(options.python);
+    m_options.labels = {{"job", fmt::format("{} of {}", options.shard->index, options.shard->total)}};
     m_options.drover_version = k_version;
     m_options.run_id = run_id;
     m_options.checkout = fs::current_path();
     m_options.quiet = true;
+    m_options.warm_pool = &warm;
+    m_options.warm_pytest_args = options.pytest_args;
+    m_options.warm_collection_hash = collection.hash;
     m_thread = std::thread([this] {
       agent::FarmAgent farm_agent(m_options);
       if (auto ran = farm_agent.run(m_stop); !ran) print_error(ran.error());
@@ -265,18 +269,26 @@ std::optional<int> run_remote(const RunOptions& options) {
   Reporter reporter(stdout, options.verbosity, ::isatty(STDOUT_FILENO) != 0);
   if (options.verbosity >= 0) reporter.header("test session starts");
   // Collect here: the client's collection is the one every agent must reproduce.
+  // A queue job collects with its whole warm pool, which then serves the job's leases.
   common::Collection collection;
-  auto pool_opts = pool_options(options, 1);
+  auto pool_opts = pool_options(options, queue ? options.workers : 1);
   if (!pool_opts) return fail_with(pool_opts.error());
+  struct RemoveTemp {
+    std::filesystem::path path;
+    ~RemoveTemp() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  } remove_temp{pool_opts->basetemp_root};  // declared before the pool: removed after it is gone
+  std::unique_ptr<agent::Pool> job_pool;
   {
-    agent::Pool pool(*pool_opts);
-    InterruptGuard guard(pool);
-    auto collected = pool.start();
+    auto pool = std::make_unique<agent::Pool>(*pool_opts);
+    InterruptGuard guard(*pool);
+    auto collected = pool->start();
     if (!collected) return fail_with(collected.error());
     collection = std::move(*collected);
-  }  // the pool's worker is gone now; so can its temporary directory be
-  std::error_code ignored;
-  std::filesystem::remove_all(pool_opts->basetemp_root, ignored);
+    if (queue) job_pool = std::move(pool);
+  }
   if (options.verbosity >= 0) reporter.line("rootdir: " + collection.rootdir);
   std::vector<common::TestIndex> selection(collection.items.size());
   for (common::TestIndex i = 0; i < selection.size(); ++i) selection[i] = i;
@@ -373,7 +385,7 @@ std::optional<int> run_remote(const RunOptions& options) {
       return k_exit_internal;
     }
     if (!*message) {
-      if (start_agent) job = std::make_unique<JobAgent>(options, *pool_opts, *curve, run_id);
+      if (start_agent) job = std::make_unique<JobAgent>(options, *job_pool, *pool_opts, collection, *curve, run_id);
       start_agent = false;
       continue;
     }

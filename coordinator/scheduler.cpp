@@ -46,8 +46,16 @@ std::vector<Command> Scheduler::request_work(const AgentId& agent, int credits, 
     --credits;
   }
 
+  while (credits > 0 && m_queue.empty()) {
+    std::optional<Lease> moved = steal_lease(agent, state, now, commands);
+    if (!moved) break;
+    commands.push_back(AssignCommand{std::move(*moved)});
+    --credits;
+  }
   if (m_options.speculate_at_tail) {
-    while (credits > 0 && m_queue.empty()) {
+    // Copies go to free slots only: a busy agent's lookahead credit is not idle.
+    auto has_free_slot = [&] { return state.slots <= 0 || state.leases.size() < static_cast<std::size_t>(state.slots); };
+    while (credits > 0 && m_queue.empty() && has_free_slot()) {
       std::optional<Lease> copy = speculative_lease(agent, state, now);
       if (!copy) break;
       commands.push_back(AssignCommand{std::move(*copy)});
@@ -154,6 +162,39 @@ Lease Scheduler::open_lease(const AgentId& agent, AgentState& state, std::vector
   for (TestIndex test : lease.tests) m_holders[test].emplace(agent, lease.id);
   state.leases.emplace(lease.id, LeaseState{lease, lease.tests, now});
   return lease;
+}
+
+std::optional<Lease> Scheduler::steal_lease(const AgentId& agent, AgentState& state, double now,
+                                            std::vector<Command>& commands) {
+  // An agent holding more leases than slots has its newest ones waiting behind running
+  // work (lookahead, so its workers never starve). Stale estimates can leave such a
+  // lease waiting while another agent idles: it moves, untouched, to the idle agent.
+  // Only a free slot steals, never a lookahead credit: leases then never go back and forth.
+  if (state.slots <= 0 || state.leases.size() >= static_cast<std::size_t>(state.slots)) return std::nullopt;
+  AgentId holder;
+  const LeaseState* newest = nullptr;
+  for (const auto& [other, other_state] : m_agents) {
+    if (other == agent || other_state.slots <= 0 ||
+        other_state.leases.size() <= static_cast<std::size_t>(other_state.slots)) {
+      continue;
+    }
+    for (const auto& [id, lease] : other_state.leases) {
+      if (lease.lease.speculative) continue;
+      if (newest == nullptr || lease.started > newest->started ||
+          (lease.started == newest->started && lease.lease.id > newest->lease.id)) {
+        newest = &lease;
+        holder = other;
+      }
+    }
+  }
+  if (newest == nullptr) return std::nullopt;
+  const LeaseId id = newest->lease.id;
+  std::vector<TestIndex> tests = newest->pending;
+  AgentState& holder_state = m_agents[holder];
+  for (TestIndex test : tests) drop_holder(test, holder, id);
+  holder_state.leases.erase(id);
+  commands.push_back(CancelCommand{holder, tests});
+  return open_lease(agent, state, std::move(tests), false, now);
 }
 
 std::optional<Lease> Scheduler::speculative_lease(const AgentId& agent, AgentState& state,

@@ -63,7 +63,9 @@ class Scheduler {
 
   void agent_joined(const AgentId& agent, int slots);
   // Up to `credits` leases for `agent`, one unit each from the queue front; none once
-  // stopped. With the queue empty and speculate_at_tail, a lease may instead copy the
+  // stopped. With the queue empty, an agent with a free slot (fewer leases than slots)
+  // takes over a lease another agent holds beyond its slots (the newest: queued behind
+  // running work, not started); the holder gets a CancelCommand for it. After that, with speculate_at_tail, a lease may copy the
   // unfinished tests of another agent's oldest lease (each test is copied at most
   // once); the first result wins and the other copy gets a CancelCommand.
   // `now` (seconds, any epoch) only orders leases by age.
@@ -109,6 +111,8 @@ class Scheduler {
   Lease open_lease(const AgentId& agent, AgentState& state, std::vector<TestIndex> tests,
                    bool speculative, double now);
   std::optional<Lease> speculative_lease(const AgentId& agent, AgentState& state, double now);
+  std::optional<Lease> steal_lease(const AgentId& agent, AgentState& state, double now,
+                                   std::vector<Command>& commands);
   // Records the one final result of `test` and cancels every copy not run by `winner`.
   void finish(TestIndex test, common::TestResult result, const AgentId& winner,
               std::vector<Command>& commands);
