@@ -197,6 +197,31 @@ TEST(Scheduler, SpeculativeTailCopiesTheOldestLeaseAndCancelsTheLoser) {
   EXPECT_TRUE(s.done());
 }
 
+TEST(Scheduler, LeaseWaitingBehindRunningWorkMovesToAnIdleAgent) {
+  Scheduler s({unit({0}), unit({1}), unit({2})});
+  s.agent_joined("a", 1);
+  s.agent_joined("b", 1);
+  // a takes a lease to run and one of lookahead; b gets the last unit.
+  const auto a = leases(s.request_work("a", 2, 0.0));
+  ASSERT_EQ(a.size(), 2u);
+  const auto b = leases(s.request_work("b", 2, 1.0));
+  ASSERT_EQ(b.size(), 1u);  // a lookahead credit never takes another agent's lease
+  EXPECT_EQ(finals(s.result("b", passed(2))).size(), 1u);
+  // b is idle while a's second lease waits: it moves to b, and a is told to drop it.
+  const auto moved = s.request_work("b", 1, 2.0);
+  ASSERT_EQ(leases(moved).size(), 1u);
+  EXPECT_FALSE(leases(moved)[0].speculative);
+  EXPECT_EQ(leases(moved)[0].tests, a[1].tests);
+  ASSERT_EQ(cancels(moved).size(), 1u);
+  EXPECT_EQ(cancels(moved)[0].agent, "a");
+  EXPECT_EQ(cancels(moved)[0].tests, a[1].tests);
+  // a now holds no more than its slot: nothing moves back.
+  EXPECT_TRUE(leases(s.request_work("a", 1, 3.0)).size() <= 1u);
+  EXPECT_EQ(finals(s.result("b", passed(a[1].tests[0]))).size(), 1u);
+  EXPECT_EQ(finals(s.result("a", passed(a[0].tests[0]))).size(), 1u);
+  EXPECT_TRUE(s.done());
+}
+
 TEST(Scheduler, LosingOneCopyKeepsTheOtherRunning) {
   Scheduler s({unit({0}), unit({1})});
   s.agent_joined("a", 1);
