@@ -311,7 +311,14 @@ std::optional<int> run_remote(const RunOptions& options) {
       report.elapsed = elapsed;
       report.drover_version = k_version;
       if (!run_id.empty()) report.extra_properties.emplace_back("drover.run_id", run_id);
-      if (queue) report.extra_properties.emplace_back("drover.queue_job", std::to_string(options.shard->index));
+      if (queue) {
+        // A queue job answers for the tests it ran: with the other jobs' reports they
+        // merge (drover merge) into the whole suite, unless a job died mid-run.
+        report.extra_properties.emplace_back("drover.queue_job", std::to_string(options.shard->index));
+        for (const auto& result : ran) report.assigned.push_back(result.index);
+        std::ranges::sort(report.assigned);
+        report.assigned_set = true;
+      }
       if (auto written = common::write_junit(options.junitxml, report); !written) print_error(written.error());
     }
     if (!ran.empty()) {

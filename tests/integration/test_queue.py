@@ -125,6 +125,10 @@ def test_three_jobs_share_one_run(farm, tmp_path):
         assert h.summary_counts(text).get("passed") == sum(per_job[i].values()), text
     merged = download(farm, RUN_ID, tmp_path / "merged.xml")
     assert collections.Counter((c, n) for (c, n, _o) in merged.outcome_multiset().elements()) == union
+    # The jobs' own reports merge into a complete report too (no job died).
+    local = h.run_drover_tool(tmp_path, "merge", *(str(tmp_path / f"job{i}.xml") for i in range(3)),
+                              "-o", str(tmp_path / "local-merge.xml"))
+    assert local.rc == 0, local.describe()
     assert {outcome for (_c, _n, outcome) in merged.outcome_multiset()} == {"passed"}
     pulled = tmp_path / "pulled.json"
     pull = farm.tool("durations", "pull", "--server", farm.http, "-o", str(pulled))
