@@ -254,3 +254,40 @@ def test_queue_mode_flags_are_checked(drover, tmp_path, args, message):
     result = h.run_process([drover, "--check-args", "run", *args], tmp_path, h.clean_env(), 30)
     assert result.rc == 4, result.describe()
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.describe()
+
+
+def test_wait_all_exits_with_the_whole_runs_code(farm, tmp_path):
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    go = tmp_path / "go"
+    (suite / "test_fails_late.py").write_text(
+        "import os, time\n\n"
+        "def test_fails_late():\n"
+        f"    while not os.path.exists({str(go)!r}):\n"
+        "        time.sleep(0.05)\n"
+        "    assert False, 'late failure'\n")
+    (suite / "test_passes.py").write_text("def test_passes():\n    pass\n")
+    # The failing test is planned first, so job 0 runs it; job 1 takes over the lease
+    # still waiting behind it on job 0.
+    (suite / ".test_durations").write_text(json.dumps({"test_fails_late.py::test_fails_late": 10.0,
+                                                       "test_passes.py::test_passes": 1.0}))
+    other = h.copy_tree(suite, tmp_path / "other")
+    farm.start_coordinator()
+    first = start_job(farm, suite, 0, 2)
+    deadline = time.monotonic() + 60
+    while run_state(farm, RUN_ID) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    second = start_job(farm, other, 1, 2, "--wait-all")
+    out1 = farm.base / "job1.out"
+    while "test_passes.py::test_passes PASSED" not in out1.read_text(errors="replace"):
+        assert second.poll() is None and time.monotonic() < deadline + 60, out1.read_text() + farm.log_text()
+        time.sleep(0.1)
+    go.write_text("now")
+    rc0, text0 = wait_job(farm, first, 0)
+    rc1, text1 = wait_job(farm, second, 1)
+    assert rc0 == 1, text0 + farm.log_text()
+    # Job 1's own test passed, but --wait-all answers for the whole run.
+    counts = h.summary_counts(text1)
+    assert (counts.get("failed"), counts.get("passed")) == (0, 1), text1
+    assert rc1 == 1, text1
