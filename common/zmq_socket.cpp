@@ -3,6 +3,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cstring>
 #include <iterator>
 #include <thread>
@@ -149,6 +150,8 @@ Result<std::optional<RouterFrame>> ZmqRouter::receive(int timeout_ms) {
     }
     return frame;
   } catch (const zmq::error_t& error) {
+    // A signal (Ctrl-C) cut the wait short: no frame; the caller checks why and goes on.
+    if (error.num() == EINTR) return std::nullopt;
     return std::unexpected(zmq_error("receive", error));
   }
 }
@@ -246,6 +249,8 @@ Result<std::optional<std::string>> ZmqDealer::receive(int timeout_ms) {
     }
     return message_string(parts[0]);
   } catch (const zmq::error_t& error) {
+    // A signal (Ctrl-C) cut the wait short: no frame; the caller checks why and goes on.
+    if (error.num() == EINTR) return std::nullopt;
     return std::unexpected(zmq_error("receive", error));
   }
 }

@@ -7,7 +7,8 @@
 // With CURVE, the ROUTER runs a ZAP handler thread (inproc://zeromq.zap.01 in
 // its own context) that admits only allow-listed public keys and tags each
 // connection with the key's role ("agent" or "client"), readable per frame.
-// Failure: socket errors are Results; a receive timeout is an empty optional.
+// Failure: socket errors are Results; a receive timeout, or a signal interrupting
+// the wait, is an empty optional.
 // Thread-safety: each socket is used by one thread; the ZAP thread is private.
 #pragma once
 

@@ -291,3 +291,48 @@ def test_wait_all_exits_with_the_whole_runs_code(farm, tmp_path):
     counts = h.summary_counts(text1)
     assert (counts.get("failed"), counts.get("passed")) == (0, 1), text1
     assert rc1 == 1, text1
+
+
+def test_interrupted_job_leaves_its_tests_to_the_others(farm, tmp_path):
+    suite = tmp_path / "suite"
+    total = write_slow_suite(suite, files=4, tests=3, seconds=0.2) + 1
+    marker = tmp_path / "hung-in"
+    add_hanging_test(suite, marker)
+    checkouts = [h.copy_tree(suite, tmp_path / f"checkout{i}") for i in range(2)]
+    farm.start_coordinator()
+    jobs = [start_job(farm, checkouts[i], i, 2) for i in range(2)]
+    victim = checkouts.index(Path(wait_for_file(marker, jobs)))
+    jobs[victim].send_signal(signal.SIGINT)  # Ctrl-C, or CI cancelling the job
+    rc, text = wait_job(farm, jobs[victim], victim, timeout=60)
+    assert rc == 2, text + farm.log_text()
+    assert f"Interrupted: KeyboardInterrupt, left run {RUN_ID}" in text, text
+    assert h.wait_no_processes_in(checkouts[victim]) == []
+    rc, text = wait_job(farm, jobs[1 - victim], 1 - victim)
+    assert rc == 0, text + farm.log_text()
+    outcomes = download(farm, RUN_ID, tmp_path / "merged.xml").outcome_multiset()
+    assert sum(outcomes.values()) == total and set(outcomes.values()) == {1}, outcomes
+    assert {outcome for (_c, _n, outcome) in outcomes} == {"passed"}, outcomes
+
+
+def test_interrupted_farm_client_cancels_its_run(farm, tmp_path):
+    # Not queue mode: a farm client's run is its own, so Ctrl-C cancels it.
+    suite = tmp_path / "suite"
+    write_slow_suite(suite, files=4, tests=4, seconds=0.5)
+    farm.start_coordinator()
+    farm.start_agent("a1", 1)
+    farm.wait_agents(1)
+    out = open(tmp_path / "client.out", "wb")
+    client = subprocess.Popen(h.drover_command("--coordinator", farm.endpoint, "--run-id", "mine", "-v"),
+                              cwd=suite, env=h.clean_env({"DROVER_HTTP": farm.http}), stdin=subprocess.DEVNULL,
+                              stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while " PASSED " not in (tmp_path / "client.out").read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    client.send_signal(signal.SIGINT)
+    client.wait(timeout=60)
+    text = (tmp_path / "client.out").read_text()
+    assert client.returncode == 2, text + farm.log_text()
+    assert "KeyboardInterrupt" in text, text
+    while run_state(farm, "mine") == "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert run_state(farm, "mine") == "cancelled", farm.log_text()
