@@ -23,17 +23,9 @@ from pathlib import Path
 import pytest
 
 import drover_helpers as h
-from test_farm import Farm, free_port, write_slow_suite
+from test_farm import Farm, farm, free_port, write_slow_suite  # noqa: F401 (farm: the fixture)
 
 RUN_ID = "ci-1234-1"
-
-
-@pytest.fixture
-def farm(drover, tmp_path):
-    f = Farm(tmp_path, drover)
-    yield f
-    f.stop()
-    h.kill_processes_in(tmp_path)
 
 
 def fast_heartbeats(tmp_path: Path) -> Path:
@@ -105,6 +97,20 @@ def add_hanging_test(checkout: Path, marker: Path) -> None:
         "        time.sleep(120)\n")
 
 
+def jobs_with_a_hanging_test(farm: Farm, tmp_path: Path, jobs: int, files: int,
+                             *coordinator_args: str) -> tuple[list[subprocess.Popen], list[Path], int, int]:
+    """`jobs` jobs on a suite with one test that hangs the first time it runs; returns the
+    jobs, their checkouts, the index of the job it hangs in (once it does) and the test count."""
+    suite = tmp_path / "suite"
+    total = write_slow_suite(suite, files=files, tests=4, seconds=0.2) + 1
+    marker = tmp_path / "hung-in"
+    add_hanging_test(suite, marker)
+    checkouts = [h.copy_tree(suite, tmp_path / f"checkout{i}") for i in range(jobs)]
+    farm.start_coordinator(*coordinator_args)
+    started = [start_job(farm, checkouts[i], i, jobs) for i in range(jobs)]
+    return started, checkouts, checkouts.index(Path(wait_for_file(marker, started))), total
+
+
 def test_three_jobs_share_one_run(farm, tmp_path):
     suite = tmp_path / "suite"
     total = write_slow_suite(suite, files=8, tests=6, seconds=0.25)
@@ -137,14 +143,8 @@ def test_three_jobs_share_one_run(farm, tmp_path):
 
 
 def test_killed_job_is_replaced_by_the_others(farm, tmp_path):
-    suite = tmp_path / "suite"
-    total = write_slow_suite(suite, files=6, tests=5, seconds=0.2) + 1
-    marker = tmp_path / "hung-in"
-    add_hanging_test(suite, marker)
-    checkouts = [h.copy_tree(suite, tmp_path / f"checkout{i}") for i in range(3)]
-    farm.start_coordinator("--config", str(fast_heartbeats(tmp_path)))
-    jobs = [start_job(farm, checkouts[i], i, 3) for i in range(3)]
-    victim = checkouts.index(Path(wait_for_file(marker, jobs)))
+    jobs, checkouts, victim, total = jobs_with_a_hanging_test(
+        farm, tmp_path, 3, 6, "--config", str(fast_heartbeats(tmp_path)))
     os.killpg(jobs[victim].pid, signal.SIGKILL)  # the CI runner vanished: no goodbye
     for i, job in enumerate(jobs):
         if i != victim:
@@ -294,14 +294,7 @@ def test_wait_all_exits_with_the_whole_runs_code(farm, tmp_path):
 
 
 def test_interrupted_job_leaves_its_tests_to_the_others(farm, tmp_path):
-    suite = tmp_path / "suite"
-    total = write_slow_suite(suite, files=4, tests=3, seconds=0.2) + 1
-    marker = tmp_path / "hung-in"
-    add_hanging_test(suite, marker)
-    checkouts = [h.copy_tree(suite, tmp_path / f"checkout{i}") for i in range(2)]
-    farm.start_coordinator()
-    jobs = [start_job(farm, checkouts[i], i, 2) for i in range(2)]
-    victim = checkouts.index(Path(wait_for_file(marker, jobs)))
+    jobs, checkouts, victim, total = jobs_with_a_hanging_test(farm, tmp_path, 2, 4)
     jobs[victim].send_signal(signal.SIGINT)  # Ctrl-C, or CI cancelling the job
     rc, text = wait_job(farm, jobs[victim], victim, timeout=60)
     assert rc == 2, text + farm.log_text()
