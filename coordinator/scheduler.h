@@ -64,9 +64,9 @@ class Scheduler {
   void agent_joined(const AgentId& agent, int slots);
   // Up to `credits` leases for `agent`, one unit each from the queue front; none once
   // stopped. With the queue empty and speculate_at_tail, a lease may instead copy the
-  // unfinished tests of another agent's oldest lease (each test is copied at most
-  // once); the first result wins and the other copy gets a CancelCommand.
-  // `now` (seconds, any epoch) only orders leases by age.
+  // unfinished tests of another agent's oldest lease that has been out at least as
+  // long as its estimate (each test is copied at most once); the first result wins
+  // and the other copy gets a CancelCommand. `now` (seconds, any epoch) dates leases.
   [[nodiscard]] std::vector<Command> request_work(const AgentId& agent, int credits, double now);
   // A finished test. The first result for a test wins; duplicates yield nothing.
   [[nodiscard]] std::vector<Command> result(const AgentId& agent, common::TestResult result);
@@ -109,6 +109,7 @@ class Scheduler {
   Lease open_lease(const AgentId& agent, AgentState& state, std::vector<TestIndex> tests,
                    bool speculative, double now);
   std::optional<Lease> speculative_lease(const AgentId& agent, AgentState& state, double now);
+  [[nodiscard]] double lease_estimate(const Lease& lease) const;  // seconds, from the units' estimates
   // Records the one final result of `test` and cancels every copy not run by `winner`.
   void finish(TestIndex test, common::TestResult result, const AgentId& winner,
               std::vector<Command>& commands);
