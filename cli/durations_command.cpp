@@ -1,9 +1,7 @@
 // `drover durations pull|push`: move the durations history between the
 // coordinator (SQLite) and a pytest-split `.test_durations` file.
-#include <unistd.h>
-
 #include <cstdlib>
-#include <fstream>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -31,22 +29,6 @@ std::string token_of(const DurationsFlags& flags) {
   return env != nullptr ? env : "";
 }
 
-// The server's answer, checked as a durations file would be (one parser, one set of messages).
-common::Result<common::Durations> parse_server_durations(const std::string& body, const std::string& url) {
-  const std::filesystem::path tmp =
-      std::filesystem::temp_directory_path() / ("drover-durations-" + std::to_string(::getpid()) + ".json");
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << body;
-    if (!out) return common::fail(ErrorCode::io, "cannot write " + tmp.string());
-  }
-  auto durations = common::load_durations(tmp);
-  std::error_code ec;
-  std::filesystem::remove(tmp, ec);
-  if (!durations) return common::fail(ErrorCode::parse, url + ": not a durations object");
-  return durations;
-}
-
 int pull(const DurationsFlags& flags) {
   auto http = common::make_http_client(common::HttpOptions{token_of(flags)});
   const std::string url = common::join_url(flags.server, "/api/v1/durations");
@@ -55,7 +37,8 @@ int pull(const DurationsFlags& flags) {
     print_error(response.error());
     return exit_code_for(response.error());
   }
-  auto durations = parse_server_durations(response->body, url);
+  // The server's answer gets the checks a durations file gets.
+  auto durations = common::parse_durations(response->body, url);
   if (!durations) {
     print_error(durations.error());
     return exit_code_for(durations.error());
@@ -68,6 +51,7 @@ int pull(const DurationsFlags& flags) {
 }
 
 int push(const DurationsFlags& flags) {
+  // A file that is missing or is not a durations file is bad input, like a bad flag.
   std::error_code ec;
   if (!std::filesystem::exists(flags.file, ec)) {
     print_error({ErrorCode::usage, "durations file not found: " + flags.file});
@@ -76,7 +60,7 @@ int push(const DurationsFlags& flags) {
   auto durations = common::load_durations(flags.file);
   if (!durations) {
     print_error(durations.error());
-    return exit_code_for(durations.error());
+    return k_exit_usage;
   }
   const std::string body = nlohmann::json(*durations).dump();
   auto http = common::make_http_client(common::HttpOptions{token_of(flags)});
@@ -106,7 +90,8 @@ void add_durations_command(CLI::App& app, int& exit_code) {
   auto push_flags = std::make_shared<DurationsFlags>();
   auto* push_cmd = durations->add_subcommand("push", "Send a .test_durations file into the coordinator's history");
   push_cmd->add_option("--server", push_flags->server, "Coordinator HTTP API, http://HOST:PORT")->required();
-  push_cmd->add_option("file", push_flags->file, "The durations file to send")->required();
+  push_flags->file = ".test_durations";
+  push_cmd->add_option("-f,--file", push_flags->file, "The durations file to send (default: .test_durations)");
   push_cmd->add_option("--token", push_flags->token, "Bearer token for the HTTP API (default: $DROVER_TOKEN)");
   push_cmd->callback([push_cmd, push_flags, &exit_code] {
     if (check_args_only(*push_cmd)) return;

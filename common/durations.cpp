@@ -15,8 +15,8 @@
 namespace drover::common {
 namespace {
 
-std::string shape_error(const std::filesystem::path& path) {
-  return path.string() + ": not a JSON object of node id -> seconds";
+std::string shape_error(const std::string& source) {
+  return source + ": not a JSON object of node id -> seconds";
 }
 
 // The temporary sits beside the target so rename() stays on one file system
@@ -43,18 +43,21 @@ Result<Durations> load_durations(const std::filesystem::path& path) {
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) return fail(ErrorCode::io, path.string() + ": read failed");
 
+  return parse_durations(text, path.string());
+}
+
+Result<Durations> parse_durations(std::string_view text, const std::string& source) {
   // parse() without exceptions yields a `discarded` value on malformed input.
   const nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return fail(ErrorCode::parse, path.string() + ": invalid JSON");
-  if (!doc.is_object()) return fail(ErrorCode::parse, shape_error(path));
+  if (doc.is_discarded()) return fail(ErrorCode::parse, source + ": invalid JSON");
+  if (!doc.is_object()) return fail(ErrorCode::parse, shape_error(source));
 
   Durations durations;
   for (const auto& [nodeid, value] : doc.items()) {
-    if (!value.is_number()) return fail(ErrorCode::parse, shape_error(path));
+    if (!value.is_number()) return fail(ErrorCode::parse, shape_error(source));
     const double seconds = value.get<double>();
     if (!std::isfinite(seconds) || seconds < 0.0) {
-      return fail(ErrorCode::parse,
-                  path.string() + ": negative duration for '" + nodeid + "'");
+      return fail(ErrorCode::parse, source + ": negative duration for '" + nodeid + "'");
     }
     durations[nodeid] = seconds;
   }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.h"
@@ -20,6 +21,8 @@ namespace drover::common {
 using Durations = std::map<std::string, double>;
 
 [[nodiscard]] Result<Durations> load_durations(const std::filesystem::path& path);
+// The same checks on text already in memory (an HTTP body); errors start with `source`.
+[[nodiscard]] Result<Durations> parse_durations(std::string_view text, const std::string& source);
 [[nodiscard]] Result<void> save_durations(const std::filesystem::path& path, const Durations& durations);
 
 // Records each result's duration (sum of phases) under its node id. Entries of

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/durations.h"
 #include "common/junit.h"
 #include "common/workspace.h"
 #include "coordinator/httplib_adapter.h"
@@ -157,6 +158,18 @@ struct HttpApi::Impl {
     reply_json(response, 201, Json{{"sha256", hash}, {"bytes", request.body.size()}});
   }
 
+  // A pytest-split file merged into the history: its values replace the stored
+  // ones for its node ids; all or nothing, checked as a durations file is.
+  void put_durations(const httplib::Request& request, httplib::Response& response) {
+    auto durations = common::parse_durations(request.body, "durations");
+    if (!durations) return reply_error(response, 400, durations.error().message);
+    if (auto recorded = store.record_durations(*durations); !recorded) {
+      return reply_error(response, 500, recorded.error().message);
+    }
+    log()->info("durations pushed for {} tests", durations->size());
+    reply_json(response, 200, Json{{"recorded", durations->size()}});
+  }
+
   void get_workspace(const std::string& hash, httplib::Response& response) {
     auto bytes = read_file(options.data / "workspaces" / (hash + ".tar"));
     if (!bytes) return reply_error(response, 404, fmt::format("no workspace {}", hash));
@@ -222,6 +235,9 @@ struct HttpApi::Impl {
       auto durations = store.durations();
       if (!durations) return reply_error(response, 500, durations.error().message);
       reply_json(response, 200, Json(*durations));
+    });
+    server.Put("/api/v1/durations", [this](const httplib::Request& request, httplib::Response& response) {
+      put_durations(request, response);
     });
     server.Put(R"(/api/v1/workspaces/([0-9a-f]{64}))",
                [this](const httplib::Request& request, httplib::Response& response) {

@@ -4,6 +4,7 @@
 //   GET  /api/v1/runs/{id}                 one run: state, tests, counts
 //   GET  /api/v1/runs/{id}/junit.xml       the run's merged JUnit report
 //   GET  /api/v1/durations                 history as a pytest-split .test_durations object
+//   PUT  /api/v1/durations                 merge such an object into it (its values win)
 //   PUT  /api/v1/workspaces/{sha256}       upload a workspace bundle (hash checked)
 //   GET  /api/v1/workspaces/{sha256}       download it (HEAD: does it exist)
 // With a token every route but health needs "Authorization: Bearer TOKEN".

@@ -142,14 +142,54 @@ TEST_F(HttpApiTest, WorkspacesAreContentAddressed) {
   EXPECT_EQ(m_client->Get("/api/v1/workspaces/..%2f..%2fetc%2fpasswd")->status, 404);
 }
 
+TEST_F(HttpApiTest, PushedDurationsReplaceStoredOnesAndKeepTheRest) {
+  ASSERT_TRUE(m_store->record_durations({{"t.py::a", 2.0}}).has_value());
+  start();
+  auto put = m_client->Put("/api/v1/durations", R"({"t.py::b": 7.25, "u.py::new": 0})", "application/json");
+  ASSERT_TRUE(put);
+  ASSERT_EQ(put->status, 200) << put->body;
+  EXPECT_EQ(Json::parse(put->body)["recorded"], 2);
+  auto stored = m_store->durations();
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(*stored, (common::Durations{{"t.py::a", 2.0}, {"t.py::b", 7.25}, {"u.py::new", 0.0}}));
+  auto got = m_client->Get("/api/v1/durations");
+  ASSERT_TRUE(got);
+  EXPECT_DOUBLE_EQ(Json::parse(got->body)["t.py::b"].get<double>(), 7.25);
+}
+
+TEST_F(HttpApiTest, BadDurationsAreRefusedWholeWithOneLine) {
+  start();
+  const std::pair<std::string, std::string> cases[] = {
+      {"{\"t.py::a\": 1,", "durations: invalid JSON"},
+      {"", "durations: invalid JSON"},
+      {"[1, 2]", "durations: not a JSON object of node id -> seconds"},
+      {"3.5", "durations: not a JSON object of node id -> seconds"},
+      // The valid first entry must not be stored either: all or nothing.
+      {R"({"t.py::a": 1, "t.py::b": "slow"})", "durations: not a JSON object of node id -> seconds"},
+      {R"({"t.py::a": 1, "t.py::b": null})", "durations: not a JSON object of node id -> seconds"},
+      {R"({"t.py::a": 1, "t.py::b": -0.5})", "durations: negative duration for 't.py::b'"},
+  };
+  for (const auto& [body, message] : cases) {
+    auto put = m_client->Put("/api/v1/durations", body, "application/json");
+    ASSERT_TRUE(put) << body;
+    EXPECT_EQ(put->status, 400) << body;
+    EXPECT_EQ(Json::parse(put->body)["error"], message) << body;
+  }
+  EXPECT_EQ(m_store->durations().value(), (common::Durations{{"t.py::b", 0.5}}));
+}
+
 TEST_F(HttpApiTest, TokenGuardsEverythingButHealth) {
   start("s3cret");
   EXPECT_EQ(m_client->Get("/api/v1/health")->status, 200);
+  EXPECT_EQ(m_client->Put("/api/v1/durations", R"({"t.py::a": 1})", "application/json")->status, 401);
+  EXPECT_EQ(m_store->durations().value(), (common::Durations{{"t.py::b", 0.5}}));
   EXPECT_EQ(m_client->Get("/api/v1/runs")->status, 401);
   m_client->set_bearer_token_auth("wrong");
   EXPECT_EQ(m_client->Get("/api/v1/runs")->status, 401);
   m_client->set_bearer_token_auth("s3cret");
   EXPECT_EQ(m_client->Get("/api/v1/runs")->status, 200);
+  EXPECT_EQ(m_client->Put("/api/v1/durations", R"({"t.py::a": 1})", "application/json")->status, 200);
+  EXPECT_DOUBLE_EQ(m_store->durations().value().at("t.py::a"), 1.0);
 }
 
 TEST_F(HttpApiTest, GarbageOnThePortLeavesItServing) {

@@ -10,8 +10,8 @@ Scheduler::Scheduler(std::vector<common::WorkUnit> units, SchedulerOptions optio
   for (common::WorkUnit& unit : units) {
     const size_t group = m_groups.size();
     m_groups.push_back(unit.group);
-    // Per-test share of the unit's estimate: only used to label units that come
-    // back to the queue (hand_back, agent_lost).
+    // Per-test share of the unit's estimate: labels units that come back to the
+    // queue (hand_back, agent_lost) and tells when a lease is overdue (speculation).
     const double share = unit.tests.empty() ? 0.0 : unit.estimate / static_cast<double>(unit.tests.size());
     std::vector<TestIndex> fresh;
     for (TestIndex test : unit.tests) {
@@ -200,15 +200,18 @@ std::optional<Lease> Scheduler::steal_lease(const AgentId& agent, AgentState& st
 std::optional<Lease> Scheduler::speculative_lease(const AgentId& agent, AgentState& state,
                                                   double now) {
   // The straggler: the oldest lease (earliest start, then lowest id) of another
-  // agent that still has tests never copied. Its remaining tests are copied whole:
-  // which of them already started is unknown here.
+  // agent that still has tests never copied and has been out longer than its
+  // estimate. Its remaining tests are copied whole: which of them already started
+  // is unknown here. Without the age rule a run with no more units than credits
+  // would have every test copied the moment it was leased (lookahead empties the
+  // queue at once), running the whole run twice instead of its tail.
   const LeaseState* oldest = nullptr;
   for (const auto& [other, other_state] : m_agents) {
     if (other == agent) continue;
     for (const auto& [id, lease] : other_state.leases) {
       const bool eligible = std::any_of(lease.pending.begin(), lease.pending.end(),
                                         [&](TestIndex t) { return !m_speculated.contains(t); });
-      if (!eligible) continue;
+      if (!eligible || now - lease.started < lease_estimate(lease.lease)) continue;
       if (oldest == nullptr || lease.started < oldest->started ||
           (lease.started == oldest->started && lease.lease.id < oldest->lease.id)) {
         oldest = &lease;
@@ -221,6 +224,12 @@ std::optional<Lease> Scheduler::speculative_lease(const AgentId& agent, AgentSta
     if (m_speculated.insert(test).second) tests.push_back(test);
   }
   return open_lease(agent, state, std::move(tests), true, now);
+}
+
+double Scheduler::lease_estimate(const Lease& lease) const {
+  double seconds = 0.0;
+  for (TestIndex test : lease.tests) seconds += m_tests.at(test).estimate;
+  return seconds;
 }
 
 void Scheduler::finish(TestIndex test, common::TestResult result, const AgentId& winner,

@@ -65,10 +65,11 @@ class Scheduler {
   // Up to `credits` leases for `agent`, one unit each from the queue front; none once
   // stopped. With the queue empty, an agent with a free slot (fewer leases than slots)
   // takes over a lease another agent holds beyond its slots (the newest: queued behind
-  // running work, not started); the holder gets a CancelCommand for it. After that, with speculate_at_tail, a lease may copy the
-  // unfinished tests of another agent's oldest lease (each test is copied at most
-  // once); the first result wins and the other copy gets a CancelCommand.
-  // `now` (seconds, any epoch) only orders leases by age.
+  // running work, not started); the holder gets a CancelCommand for it. After that, with
+  // speculate_at_tail, a free slot may copy the unfinished tests of another agent's
+  // oldest lease that has been out at least as long as its estimate (each test is copied
+  // at most once); the first result wins and the other copy gets a CancelCommand.
+  // `now` (seconds, any epoch) dates leases.
   [[nodiscard]] std::vector<Command> request_work(const AgentId& agent, int credits, double now);
   // A finished test. The first result for a test wins; duplicates yield nothing.
   [[nodiscard]] std::vector<Command> result(const AgentId& agent, common::TestResult result);
@@ -113,6 +114,7 @@ class Scheduler {
   std::optional<Lease> speculative_lease(const AgentId& agent, AgentState& state, double now);
   std::optional<Lease> steal_lease(const AgentId& agent, AgentState& state, double now,
                                    std::vector<Command>& commands);
+  [[nodiscard]] double lease_estimate(const Lease& lease) const;  // seconds, from the units' estimates
   // Records the one final result of `test` and cancels every copy not run by `winner`.
   void finish(TestIndex test, common::TestResult result, const AgentId& winner,
               std::vector<Command>& commands);

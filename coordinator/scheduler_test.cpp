@@ -222,6 +222,26 @@ TEST(Scheduler, LeaseWaitingBehindRunningWorkMovesToAnIdleAgent) {
   EXPECT_TRUE(s.done());
 }
 
+TEST(Scheduler, OnlyLeasesOutLongerThanTheirEstimateAreSpeculated) {
+  // a runs two units at once (two slots) and the queue is empty from the start:
+  // b must not copy them before they are overdue.
+  Scheduler s({unit({0, 1}, 4.0), unit({2}, 10.0)});
+  s.agent_joined("a", 2);
+  s.agent_joined("b", 1);
+  ASSERT_EQ(leases(s.request_work("a", 2, 100.0)).size(), 2u);
+  EXPECT_TRUE(s.request_work("b", 2, 100.0).empty());
+  EXPECT_TRUE(s.request_work("b", 2, 103.9).empty());
+  // The 4 s lease is overdue, the 10 s one is not yet.
+  const auto first = leases(s.request_work("b", 2, 104.0));
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_TRUE(first[0].speculative);
+  EXPECT_EQ(first[0].tests, (std::vector<TestIndex>{0, 1}));
+  EXPECT_EQ(finish_lease(s, first[0]).size(), 2u);
+  const auto second = leases(s.request_work("b", 1, 110.0));
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].tests, std::vector<TestIndex>{2});
+}
+
 TEST(Scheduler, LosingOneCopyKeepsTheOtherRunning) {
   Scheduler s({unit({0}), unit({1})});
   s.agent_joined("a", 1);
