@@ -121,6 +121,22 @@ class Network:
         ip("-n", name, "link", "set", ns_end, "up")
         ip("-n", name, "link", "set", "lo", "up")
 
+    def unreachable_namespaces(self, indices) -> list[str]:
+        """Namespaces from which a TCP connection to the bridge address fails."""
+        failed = []
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+            listener.bind((self.host, 0))
+            listener.listen(8)
+            port = listener.getsockname()[1]
+            for index in indices:
+                probe = subprocess.run(
+                    ["ip", "netns", "exec", self.namespace(index), h.PY, "-c",
+                     f"import socket; socket.create_connection(({self.host!r}, {port}), timeout=10).close()"],
+                    stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+                if probe.returncode != 0:
+                    failed.append(self.namespace(index))
+        return failed
+
     def destroy(self) -> None:
         for name in self.namespaces:
             _delete_namespace(name)
@@ -145,6 +161,9 @@ def network():
                 net.add_namespace(index)
         except RuntimeError as error:
             pytest.skip(f"cannot set up network namespaces here: {error}")
+        unreachable = net.unreachable_namespaces((1, 2))
+        if unreachable:
+            pytest.skip(f"namespaces cannot reach {net.host} over the bridge (firewall?): {unreachable}")
         yield net
     finally:
         net.destroy()
