@@ -94,6 +94,18 @@ TEST_F(DurationsTest, NegativeDurationIsParseError) {
   EXPECT_EQ(loaded.error().message.find('\n'), std::string::npos);
 }
 
+TEST(ParseDurations, TextInMemoryGetsTheSameChecksNamingTheSource) {
+  auto parsed = parse_durations(R"({"a.py::t": 1.25, "b.py::u": 3})", "request body");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().message;
+  EXPECT_DOUBLE_EQ(parsed->at("a.py::t"), 1.25);
+  EXPECT_DOUBLE_EQ(parsed->at("b.py::u"), 3.0);
+  EXPECT_EQ(parse_durations("{", "request body").error().message, "request body: invalid JSON");
+  EXPECT_EQ(parse_durations("[]", "request body").error().message,
+            "request body: not a JSON object of node id -> seconds");
+  EXPECT_EQ(parse_durations(R"({"x": -1})", "request body").error().message,
+            "request body: negative duration for 'x'");
+}
+
 TEST_F(DurationsTest, SaveMatchesPytestSplitLayout) {
   // What json.dump(d, f, sort_keys=True, indent=4) writes for the same map.
   const fs::path path = m_dir / ".test_durations";
