@@ -6,8 +6,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 import drover_helpers as h
-from test_farm import farm, free_port  # noqa: F401  (farm is a fixture)
+from test_farm import Farm, free_port  # the loopback farm of test_farm.py
+
+
+@pytest.fixture
+def farm(drover, tmp_path):
+    f = Farm(tmp_path, drover)
+    yield f
+    f.stop()
+    h.kill_processes_in(tmp_path)
+
 
 TOKEN = "t0ken-for-tests"
 

@@ -10,14 +10,27 @@ way the run can finish is through the speculative copy.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 import drover_helpers as h
-from test_farm import farm  # noqa: F401  (a fixture)
+from test_farm import Farm  # the loopback farm of test_farm.py
+
+
+@pytest.fixture
+def farm(drover, tmp_path):
+    f = Farm(tmp_path, drover)
+    yield f
+    f.stop()
+    h.kill_processes_in(tmp_path)
+
 
 QUICK = 4
 
@@ -78,7 +91,7 @@ def test_straggler_copy_on_idle_agent_wins_and_is_reported_once(farm, tmp_path):
         out, err = client.communicate(timeout=180)
     finally:
         if client.poll() is None:
-            h._kill_group(client.pid)
+            os.killpg(client.pid, signal.SIGKILL)
             client.communicate()
     text = out.decode() + err.decode()
     assert client.returncode == 0, text + farm.log_text()
