@@ -53,7 +53,7 @@ int pull(const DurationsFlags& flags) {
 int push(const DurationsFlags& flags) {
   // A file that is missing or is not a durations file is bad input, like a bad flag.
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(flags.file, ec)) {
+  if (!std::filesystem::exists(flags.file, ec)) {
     print_error({ErrorCode::usage, "durations file not found: " + flags.file});
     return k_exit_usage;
   }
