@@ -358,6 +358,8 @@ std::optional<int> run_remote(const RunOptions& options) {
   submit.group_by = std::string(common::to_string(options.group_by));
   submit.durations = *durations;
   submit.queue = queue;
+  // Farm agents must run the client's pytest (queue jobs are the client's own machines).
+  if (!queue) submit.pytest_version = agent::detect_labels(options.python)["pytest"];
   if (queue) submit.slots = options.shard->total * options.workers;
   if (auto sent = client.send(submit); !sent) return fail_with(sent.error());
 

@@ -89,7 +89,7 @@ void fields(V& v, M& m) {
     v("pytest_args", m.pytest_args), v("collection", m.collection);
     v("selection", m.selection), v("group_by", m.group_by), v("durations", m.durations);
     v("speculate", m.speculate), v("max_losses", m.max_losses), v("queue", m.queue);
-    v("slots", m.slots);
+    v("slots", m.slots), v("pytest_version", m.pytest_version);
   } else if constexpr (std::is_same_v<T, RunAccepted>) {
     v("run_id", m.run_id), v("tests", m.tests), v("joined", m.joined);
   } else if constexpr (std::is_same_v<T, ResultStream>) {

@@ -154,6 +154,7 @@ struct RunSubmit {
   // workspace, is served only by agents pinned to it (Hello.run_id).
   bool queue = false;
   int slots = 0;  // worker slots expected to serve the run (0 = those connected now); sizes units
+  std::string pytest_version;  // the client's; agents with another pytest cannot serve the run
 };
 
 // Coordinator -> client.

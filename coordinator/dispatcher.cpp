@@ -57,6 +57,7 @@ std::vector<Outgoing> Dispatcher::on_message(const std::string& id, const std::s
   Out out;
   if (auto* hello = std::get_if<farm::Hello>(&envelope.message)) {
     on_hello(out, id, key_role, *hello, now);
+    settle(out, now);
     return out;
   }
   auto found = m_peers.find(id);
@@ -147,7 +148,10 @@ void Dispatcher::on_hello(Out& out, const std::string& id, const std::string& ke
   peer->slots = hello.slots;
   peer->version = *version;
   peer->last_seen = now;
-  if (hello.role == "agent") peer->pinned_run = hello.run_id;
+  if (hello.role == "agent") {
+    peer->pinned_run = hello.run_id;
+    peer->labels = hello.labels;
+  }
   peer->label = fmt::format("{}{}#{}", hello.role == "client" ? "client:" : "",
                             hello.name.empty() ? "anonymous" : hello.name, m_next_peer++);
   Peer& added = *peer;
@@ -162,6 +166,7 @@ void Dispatcher::on_hello(Out& out, const std::string& id, const std::string& ke
   welcome.heartbeat_interval_ms = m_options.heartbeat_interval_ms;
   welcome.heartbeat_lost_after = m_options.heartbeat_lost_after;
   send(out, added, std::move(welcome), now);
+  if (added.role == "agent") fail_unservable(out, now);
 }
 
 void Dispatcher::on_agent_error(Out& out, Peer& agent, const farm::ErrorMsg& error, double now) {

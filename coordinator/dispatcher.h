@@ -90,6 +90,10 @@ class Dispatcher {
   // A client joining a run gets every result it missed.
   void replay(Out& out, Peer& client, const std::string& run_id, double now);
   [[nodiscard]] static bool can_serve(const Peer& agent, const Run& run);
+  // Why `agent` cannot run `run`'s tests in the same pytest ("" when it can).
+  [[nodiscard]] static std::string version_conflict(const Peer& agent, const Run& run);
+  // Fails runs that no connected agent can serve for lack of the right pytest.
+  void fail_unservable(Out& out, double now);
   // Stores pending results and finishes runs that are done.
   void settle(Out& out, double now);
   [[nodiscard]] std::string new_run_id(double now);

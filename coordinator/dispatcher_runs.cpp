@@ -116,6 +116,7 @@ void Dispatcher::on_submit(Out& out, Peer& client, farm::RunSubmit submit, doubl
   send(out, client, farm::RunAccepted{run_id, tests, false}, now);
   m_run_order.push_back(run_id);
   m_runs[run_id] = std::move(run);
+  fail_unservable(out, now);
 }
 
 void Dispatcher::replay(Out& out, Peer& client, const std::string& run_id, double now) {
@@ -130,8 +131,38 @@ void Dispatcher::replay(Out& out, Peer& client, const std::string& run_id, doubl
 // A pinned agent (a CI queue job's pool) serves its run only; a run without a
 // workspace (a queue run) has nothing other agents could fetch.
 bool Dispatcher::can_serve(const Peer& agent, const Run& run) {
-  if (agent.role != "agent" || run.refused.contains(agent.label)) return false;
+  if (agent.role != "agent" || run.refused.contains(agent.label) || !version_conflict(agent, run).empty()) {
+    return false;
+  }
   return agent.pinned_run.empty() ? !run.submit.workspace.empty() : agent.pinned_run == run.id;
+}
+
+std::string Dispatcher::version_conflict(const Peer& agent, const Run& run) {
+  const std::string& wanted = run.submit.pytest_version;
+  auto found = agent.labels.find("pytest");
+  if (wanted.empty() || found == agent.labels.end() || found->second == "unknown" || found->second == wanted) {
+    return {};
+  }
+  return fmt::format("pytest {} on agent {}, the client has pytest {}", found->second, agent.label, wanted);
+}
+
+void Dispatcher::fail_unservable(Out& out, double now) {
+  for (auto& [id, run] : m_runs) {
+    if (!run->state.empty()) continue;
+    std::string conflict;
+    bool agents = false;
+    bool served = false;
+    for (const auto& [peer_id, peer] : m_peers) {
+      if (peer->role != "agent") continue;
+      agents = true;
+      served = served || can_serve(*peer, *run);
+      if (conflict.empty()) conflict = version_conflict(*peer, *run);
+    }
+    if (agents && !served && !conflict.empty()) {
+      log()->warn("run {}: no agent can run it: {}", id, conflict);
+      stop_run(out, *run, "failed", "no agent can run it: " + conflict, now);
+    }
+  }
 }
 
 void Dispatcher::dispatch(Out& out, double now) {

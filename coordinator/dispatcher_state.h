@@ -27,6 +27,7 @@ struct Dispatcher::Peer {
   std::uint64_t beat = 0;
   std::string current_run;  // run of its latest lease: its warm pool serves that run
   std::string pinned_run;   // agent: serves only this run (a CI queue job's pool)
+  std::map<std::string, std::string> labels;  // Hello's: platform, python, pytest, ...
 };
 
 struct Dispatcher::Run {

@@ -447,5 +447,32 @@ TEST_F(DispatcherTest, RunWithoutAgentsIsClosedWithNotRunErrors) {
   EXPECT_EQ((*record)->reason, "no agent left");
 }
 
+TEST_F(DispatcherTest, AgentWithAnotherPytestCannotServeTheRun) {
+  farm::Hello hello;
+  hello.role = "agent";
+  hello.name = "old";
+  hello.slots = 1;
+  hello.labels = {{"pytest", "6.2.5"}};
+  ASSERT_EQ(sent<farm::Welcome>(say("old", hello), "old").size(), 1u);
+  hello_client("C");
+  auto submit = submission("r", 2);
+  submit.pytest_version = "7.2.1";
+  auto out = say("C", submit);
+  const auto finished = sent<farm::RunFinished>(out, "C");
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0].state, "failed");
+  EXPECT_EQ(finished[0].reason, "no agent can run it: pytest 6.2.5 on agent old#1, the client has pytest 7.2.1");
+  EXPECT_EQ(sent<farm::ResultStream>(out, "C").size(), 2u);  // "not run" errors: nothing silently dropped
+  EXPECT_TRUE(sent<farm::Lease>(say("old", farm::WorkRequest{1}), "old").empty());
+
+  // Unknown or equal versions are no conflict.
+  hello_agent("new");
+  hello_client("D");
+  submit = submission("r2", 1);
+  submit.pytest_version = "6.2.5";
+  (void)say("D", submit);
+  EXPECT_EQ(m_dispatcher->active_runs(), 1u);
+}
+
 }  // namespace
 }  // namespace drover::coordinator
