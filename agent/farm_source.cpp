@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <utility>
 
 namespace drover::agent {
@@ -64,6 +65,13 @@ void FarmMailbox::cancel(const farm::Cancel& cancel) {
       }
       hand_back_locked(it->run_id, it->lease_id, std::move(it->tests), "cancelled");
       it = m_buffer.erase(it);
+    }
+    // Its tests the pool holds are dropped where not started and handed back (the
+    // coordinator closes them as "not run"); the pool serves on.
+    for (const auto& [lease, active] : m_active) {
+      if (active.run_id != cancel.run_id) continue;
+      auto& pending = m_pending_cancels[cancel.run_id];
+      pending.insert(pending.end(), active.remaining.begin(), active.remaining.end());
     }
     return;
   }
@@ -157,11 +165,21 @@ std::vector<WorkLease> FarmWorkSource::request(int credits) {
   std::vector<WorkLease> out;
   if (m_epoch != m_mailbox.m_epoch || m_mailbox.m_closed) return out;
   auto& buffer = m_mailbox.m_buffer;
+  // Test indices the pool holds, by run: another run's lease naming one of them waits.
+  std::map<TestIndex, std::string> held;
+  for (const auto& [id, active] : m_mailbox.m_active) {
+    for (TestIndex test : active.remaining) held.emplace(test, active.run_id);
+  }
   for (auto it = buffer.begin(); it != buffer.end() && static_cast<int>(out.size()) < credits;) {
-    if (key_of(*it) != m_key) {
+    const bool clash = std::ranges::any_of(it->tests, [&](TestIndex test) {
+      auto found = held.find(test);
+      return found != held.end() && found->second != it->run_id;
+    });
+    if (key_of(*it) != m_key || clash) {
       ++it;
       continue;
     }
+    for (TestIndex test : it->tests) held.emplace(test, it->run_id);
     FarmMailbox::Active active{it->run_id, {it->tests.begin(), it->tests.end()}};
     if (active.remaining.empty()) {
       m_mailbox.m_outgoing.push_back(farm::LeaseDone{it->run_id, it->lease_id});
@@ -177,8 +195,7 @@ std::vector<WorkLease> FarmWorkSource::request(int credits) {
 bool FarmWorkSource::exhausted() {
   std::lock_guard lock(m_mailbox.m_mutex);
   if (m_epoch != m_mailbox.m_epoch || m_mailbox.m_closed) return true;
-  if (m_mailbox.m_cancelled_runs.contains(m_key.run_id)) return true;
-  // Another run is waiting and none of ours: wind down so its pool can start.
+  // Work for another pool is waiting and none for ours: wind down so its pool can start.
   const auto& buffer = m_mailbox.m_buffer;
   const bool ours = std::any_of(buffer.begin(), buffer.end(), [&](const auto& l) { return key_of(l) == m_key; });
   return !ours && !buffer.empty();
@@ -186,45 +203,48 @@ bool FarmWorkSource::exhausted() {
 
 bool FarmWorkSource::stopping() {
   std::lock_guard lock(m_mailbox.m_mutex);
-  return m_epoch != m_mailbox.m_epoch || m_mailbox.m_closed ||
-         m_mailbox.m_cancelled_runs.contains(m_key.run_id);
+  return m_epoch != m_mailbox.m_epoch || m_mailbox.m_closed;
 }
 
 std::vector<TestIndex> FarmWorkSource::take_cancellations() {
   std::lock_guard lock(m_mailbox.m_mutex);
-  auto it = m_mailbox.m_pending_cancels.find(m_key.run_id);
-  if (it == m_mailbox.m_pending_cancels.end()) return {};
-  auto tests = std::move(it->second);
-  m_mailbox.m_pending_cancels.erase(it);
+  std::vector<TestIndex> tests;
+  for (auto& [run, pending] : m_mailbox.m_pending_cancels) tests.insert(tests.end(), pending.begin(), pending.end());
+  m_mailbox.m_pending_cancels.clear();
   return tests;
 }
 
 void FarmWorkSource::completed(common::TestResult result) {
   std::lock_guard lock(m_mailbox.m_mutex);
   if (m_epoch != m_mailbox.m_epoch) return;  // the coordinator requeued it already
+  // Indices are unique among the held leases (see request()), so the lease is found.
   std::uint64_t lease = 0;
+  std::string run_id = m_key.run_id;
   for (const auto& [id, active] : m_mailbox.m_active) {
-    if (active.run_id == m_key.run_id && active.remaining.contains(result.index)) {
+    if (active.remaining.contains(result.index)) {
       lease = id;
+      run_id = active.run_id;
       break;
     }
   }
   const TestIndex index = result.index;
   result.worker = m_agent_name + "/" + result.worker;
-  m_mailbox.m_outgoing.push_back(farm::TestResultMsg{m_key.run_id, lease, std::move(result)});
+  m_mailbox.m_outgoing.push_back(farm::TestResultMsg{run_id, lease, std::move(result)});
   m_mailbox.finish_test_locked(lease, index);
 }
 
 void FarmWorkSource::handed_back(std::uint64_t lease, std::vector<TestIndex> tests) {
   std::lock_guard lock(m_mailbox.m_mutex);
   if (m_epoch != m_mailbox.m_epoch) return;
-  const auto& dropped = m_mailbox.m_cancelled[m_key.run_id];
+  auto active = m_mailbox.m_active.find(lease);
+  const std::string run_id = active != m_mailbox.m_active.end() ? active->second.run_id : m_key.run_id;
+  const auto& dropped = m_mailbox.m_cancelled[run_id];
   std::vector<TestIndex> back;
   for (TestIndex t : tests) {
     if (!dropped.contains(t)) back.push_back(t);
   }
   if (!back.empty()) {
-    m_mailbox.m_outgoing.push_back(farm::HandBack{m_key.run_id, lease, back, "not run on this agent"});
+    m_mailbox.m_outgoing.push_back(farm::HandBack{run_id, lease, back, "not run on this agent"});
   }
   for (TestIndex t : tests) m_mailbox.finish_test_locked(lease, t);
 }

@@ -8,6 +8,8 @@
 // with the same workspace and pytest arguments share one pool, so workers stay
 // warm from lease to lease; a lease of another run makes the current source
 // exhausted, so the pool winds down and a new one starts for the next run.
+// A pool may hold leases of several runs at once, but never the same test index of
+// two runs (results and cancellations are matched by index): such a lease waits.
 // The mailbox asks for `lookahead` leases per slot beyond what it holds, so a
 // worker's next lease is already here when its last test needs a nextitem.
 // abort() (coordinator lost) drops everything: sources of the old connection
@@ -32,14 +34,19 @@
 
 namespace drover::agent {
 
-// What must be equal for two leases to run on the same pool.
+// What must be equal for two leases to run on the same pool: the same code, the
+// same pytest arguments and collection. Leases of several runs that agree share the
+// pool, so workers stay warm from run to run; `run_id` (the first run's) only names it.
 struct RunKey {
   std::string run_id;
   std::string workspace;
   std::string workdir;
   std::vector<std::string> pytest_args;
   std::string collection_hash;
-  bool operator==(const RunKey&) const = default;
+  bool operator==(const RunKey& other) const {
+    return workspace == other.workspace && workdir == other.workdir && pytest_args == other.pytest_args &&
+           collection_hash == other.collection_hash;
+  }
 };
 [[nodiscard]] RunKey key_of(const common::farm::Lease& lease);
 

@@ -54,11 +54,13 @@ TEST(FarmMailbox, CreditsCountHeldLeasesWithLookahead) {
   EXPECT_TRUE(mailbox.take_outgoing().empty());
 }
 
-TEST(FarmMailbox, AnotherRunExhaustsTheSourceOnlyWhenOursIsDrained) {
+TEST(FarmMailbox, AnotherWorkspaceExhaustsTheSourceOnlyWhenOursIsDrained) {
   FarmMailbox mailbox(1);
   FarmWorkSource source(mailbox, key_of(lease("r1", 0, {})), "a1");
   EXPECT_FALSE(source.exhausted());  // idle: stay warm
-  mailbox.add_lease(lease("r2", 7, {3}));
+  auto other = lease("r2", 7, {3});
+  other.workspace = "other code";
+  mailbox.add_lease(other);
   mailbox.add_lease(lease("r1", 8, {4}));
   EXPECT_FALSE(source.exhausted());
   ASSERT_EQ(source.request(5).size(), 1u);  // only r1's lease
@@ -85,20 +87,52 @@ TEST(FarmMailbox, HandBackSkipsCancelledTestsAndClosesTheLease) {
   EXPECT_EQ(only<farm::LeaseDone>(out).size(), 1u);
 }
 
-TEST(FarmMailbox, WholeRunCancelStopsAndReturnsBufferedLeases) {
+TEST(FarmMailbox, WholeRunCancelDropsItsTestsAndKeepsThePool) {
   FarmMailbox mailbox(1);
   mailbox.add_lease(lease("r1", 1, {0}));
   mailbox.add_lease(lease("r1", 2, {1}));
   FarmWorkSource source(mailbox, key_of(lease("r1", 0, {})), "a1");
   ASSERT_EQ(source.request(1).size(), 1u);
   mailbox.cancel(farm::Cancel{"r1", {}, "client stopped"});
-  EXPECT_TRUE(source.stopping());
-  EXPECT_TRUE(source.exhausted());
+  EXPECT_FALSE(source.stopping());  // the warm pool stays for the next run
+  EXPECT_EQ(source.take_cancellations(), std::vector<TestIndex>{0});
   const auto backs = only<farm::HandBack>(mailbox.take_outgoing());
   ASSERT_EQ(backs.size(), 1u);
   EXPECT_EQ(backs[0].lease_id, 2u);
+  source.handed_back(1, {0});  // the coordinator closes it as "not run"
+  const auto out = mailbox.take_outgoing();
+  ASSERT_EQ(only<farm::HandBack>(out).size(), 1u);
+  EXPECT_EQ(only<farm::HandBack>(out)[0].tests, std::vector<TestIndex>{0});
+  EXPECT_EQ(only<farm::LeaseDone>(out).size(), 1u);
   mailbox.add_lease(lease("r1", 3, {2}));  // late lease of a cancelled run goes straight back
   EXPECT_EQ(only<farm::HandBack>(mailbox.take_outgoing()).size(), 1u);
+}
+
+TEST(FarmMailbox, RunsOfTheSameWorkspaceShareThePoolButNeverATestIndex) {
+  FarmMailbox mailbox(2);
+  FarmWorkSource source(mailbox, key_of(lease("r1", 0, {})), "a1");
+  mailbox.add_lease(lease("r1", 1, {0, 1}));
+  mailbox.add_lease(lease("r2", 2, {1, 2}));  // index 1 is r1's while r1 holds it
+  mailbox.add_lease(lease("r2", 3, {3}));
+  auto got = source.request(5);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].id, 1u);
+  EXPECT_EQ(got[1].id, 3u);
+  EXPECT_FALSE(source.exhausted());
+  source.completed(result(3));
+  source.completed(result(0));
+  source.completed(result(1));
+  got = source.request(5);  // r1 is done with index 1: r2's lease may go now
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id, 2u);
+  source.completed(result(1));
+  const auto results = only<farm::TestResultMsg>(mailbox.take_outgoing());
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_EQ(results[0].run_id, "r2");
+  EXPECT_EQ(results[0].lease_id, 3u);
+  EXPECT_EQ(results[2].run_id, "r1");
+  EXPECT_EQ(results[3].run_id, "r2");
+  EXPECT_EQ(results[3].lease_id, 2u);
 }
 
 TEST(FarmMailbox, RefusedRunHandsBackAndReportsTheError) {
