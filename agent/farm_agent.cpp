@@ -219,6 +219,7 @@ class Runner {
       pool_options.timeout = m_options.timeout;
       pool_options.max_worker_restart = m_options.max_worker_restart;
       pool_options.capture_limit = m_options.capture_limit;
+      pool_options.keep_warm = true;
       // The job's own warm pool serves its run; anything else gets a pool of its own.
       std::unique_ptr<Pool> owned;
       Pool* pool_ptr = nullptr;

@@ -91,7 +91,7 @@ common::Result<void> Pool::Impl::spawn(Worker& worker) {
   worker.phases.clear();
   worker.collected = worker.can_cancel = worker.bye = worker.shutdown_sent = false;
   worker.deliberate = worker.timed_out = false;
-  worker.wants_respawn = false;
+  worker.wants_respawn = worker.drained = false;
   worker.cancels_in_flight = 0;
   worker.failure.clear();
   worker.fatal.clear();
@@ -262,7 +262,10 @@ void Pool::Impl::step(Worker& worker, bool stopping) {
       // An idle worker stays warm until the source is exhausted; a worker whose
       // last test waits for a nextitem that is not coming now is shut down so
       // the test runs (its slot is respawned if work turns up later).
-      if (worker.queue.empty() ? source->exhausted() : !worker.running) shutdown(worker);
+      if (worker.queue.empty() ? source->exhausted() : !worker.running) {
+        worker.drained = !worker.queue.empty();
+        shutdown(worker);
+      }
       return;
     }
     case WorkerState::stopping:

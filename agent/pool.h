@@ -50,6 +50,9 @@ struct PoolOptions {
   int max_worker_restart = -1;           // -1: 4 * workers (pytest-xdist's default)
   std::size_t capture_limit = 1 << 20;   // bytes per captured-output section
   std::string name_prefix = "gw";        // worker names: gw0, gw1, ...
+  // A worker shut down so its last test could run (no nextitem in sight) is replaced
+  // at once, not when work turns up: a farm agent's next run finds warm workers.
+  bool keep_warm = false;
 };
 
 struct WorkLease {

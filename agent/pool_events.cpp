@@ -257,6 +257,7 @@ void Pool::Impl::on_exit(Worker& worker) {
   const bool crashed = !clean && !worker.deliberate && (collection.has_value() || worker.collected);
   if (!crashed) {
     log->debug("{}: {}", worker.name, what);
+    worker.wants_respawn = worker.drained && options.keep_warm;
   } else if (worker.timed_out) {
     // The test's fault, not the worker's: not counted against the restart limit.
     log->warn("{}: {}", worker.name, what);

@@ -70,6 +70,7 @@ struct Worker {
   std::optional<Clock::time_point> closed_since;  // message pipe closed, process still alive
   bool retired = false;         // restart budget spent: never respawned
   bool wants_respawn = false;   // replace it as soon as the loop gets to it
+  bool drained = false;         // shut down with work in its queue, for lack of a nextitem
 };
 
 struct Pool::Impl {

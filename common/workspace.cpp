@@ -255,7 +255,11 @@ Result<std::vector<std::string>> list_workspace_files(const fs::path& root) {
     if (!walked) return std::unexpected(walked.error());
     files = std::move(*walked);
   }
-  std::erase_if(files, [](const std::string& f) { return f.starts_with(".drover/"); });
+  // drover's own state: the durations file changes with every run, and would make
+  // every run a new workspace (and agents start cold) although no test changed.
+  std::erase_if(files, [](const std::string& f) {
+    return f.starts_with(".drover/") || f == ".test_durations" || f.ends_with("/.test_durations");
+  });
   std::sort(files.begin(), files.end());
   files.erase(std::unique(files.begin(), files.end()), files.end());
   return files;

@@ -5,7 +5,8 @@
 // File selection: inside a git work tree, what `git ls-files -co
 // --exclude-standard` lists (tracked plus untracked-but-not-ignored files);
 // elsewhere, every regular file and symlink under the root except .git,
-// .drover, __pycache__ and .pytest_cache. `.drover/` is never packed.
+// .drover, __pycache__ and .pytest_cache. `.drover/` and `.test_durations` files
+// (drover's durations, rewritten by every run) are never packed.
 //
 // The bundle is a POSIX ustar archive written by this code: entries sorted by
 // path (bytewise), mode 0644 or 0755 (only the executable bit is kept), owner
