@@ -125,14 +125,16 @@ class Client {
   std::uint64_t m_seq = 0;
 };
 
+std::string host_name() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return host;
+}
+
 common::Result<farm::Welcome> say_hello(Client& client, const std::string& endpoint, double timeout_s) {
   farm::Hello hello;
   hello.role = "client";
-  hello.name = env_or("USER", "user") + "@" + [] {
-    char host[256] = {};
-    ::gethostname(host, sizeof host - 1);
-    return std::string(host);
-  }();
+  hello.name = env_or("USER", "user") + "@" + host_name();
   hello.drover_version = k_version;
   if (auto sent = client.send(hello); !sent) return std::unexpected(sent.error());
   auto reply = client.receive(static_cast<int>(timeout_s * 1000));
@@ -165,12 +167,6 @@ common::Result<std::unique_ptr<Client>> connect_client(const RunOptions& options
   if (!welcome) return std::unexpected(welcome.error());
   client->welcomed(*welcome);
   return client;
-}
-
-std::string host_name() {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  return host;
 }
 
 // A CI queue job's own warm pool, serving its run as a pinned agent on a thread.
