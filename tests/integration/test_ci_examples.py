@@ -4,7 +4,6 @@ given the variables that CI would set (matrix values, env blocks, the CI's own
 shard variables, which drover reads itself)."""
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess

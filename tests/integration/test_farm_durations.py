@@ -6,18 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 import drover_helpers as h
-from test_farm import Farm, free_port  # the loopback farm of test_farm.py
+import test_farm
+from test_farm import free_port
 
 
-@pytest.fixture
-def farm(drover, tmp_path):
-    f = Farm(tmp_path, drover)
-    yield f
-    f.stop()
-    h.kill_processes_in(tmp_path)
+farm = test_farm.farm  # the fixture
 
 
 TOKEN = "t0ken-for-tests"

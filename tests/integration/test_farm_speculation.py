@@ -18,18 +18,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 
 import drover_helpers as h
-from test_farm import Farm  # the loopback farm of test_farm.py
+import test_farm
 
 
-@pytest.fixture
-def farm(drover, tmp_path):
-    f = Farm(tmp_path, drover)
-    yield f
-    f.stop()
-    h.kill_processes_in(tmp_path)
+
+farm = test_farm.farm  # the fixture
 
 
 QUICK = 4

@@ -23,9 +23,11 @@ from pathlib import Path
 import pytest
 
 import drover_helpers as h
-from test_farm import Farm, farm, free_port, write_slow_suite  # noqa: F401 (farm: the fixture)
+import test_farm
+from test_farm import Farm, free_port, write_slow_suite
 
 RUN_ID = "ci-1234-1"
+farm = test_farm.farm  # the fixture
 
 
 def fast_heartbeats(tmp_path: Path) -> Path:
