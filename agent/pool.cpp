@@ -20,6 +20,7 @@ namespace {
 using common::ErrorCode;
 
 constexpr int k_exit_poll_ms = 50;  // exit polling when the kernel has no pidfd
+constexpr std::size_t k_lookahead_tests = 2;  // ask for work when this few tests wait
 
 }  // namespace
 
@@ -253,7 +254,12 @@ void Pool::Impl::step(Worker& worker, bool stopping) {
     case WorkerState::ready:
     case WorkerState::busy: {
       if (stopping) return stop_worker(worker);
-      if (worker.queue.size() > 1) return;
+      // The worker holds its last queued test until it knows the next (nextitem):
+      // asking only then would stall it for a round trip at every lease boundary.
+      // Asking while two tests still wait behind the running one hides the round
+      // trip behind them even when tests take well under a millisecond.
+      const std::size_t unstarted = worker.queue.size() - (worker.running ? 1 : 0);
+      if (unstarted > k_lookahead_tests) return;
       auto leases = source->request(1);
       if (!leases.empty()) {
         enqueue(worker, leases);

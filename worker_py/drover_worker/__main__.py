@@ -9,7 +9,7 @@ import gc
 import os
 import sys
 
-from . import FEATURES, PROTOCOL_VERSION
+from . import FEATURES, PROTOCOL_VERSION, gc_tuning
 from .wire import Reader, Writer
 
 USAGE = (
@@ -106,6 +106,7 @@ def main(argv):
     except OSError as error:
         return _fail("bad --in-fd/--out-fd: %s" % error.strerror, writer)
 
+    saved_gc = gc_tuning.relax()
     try:
         import pytest
     except Exception as error:  # ImportError, or a broken pytest installation
@@ -137,6 +138,7 @@ def main(argv):
         timeout=options["timeout"],
         capture_limit=options["capture_limit"],
         stderr=_original_stderr(),
+        gc_threshold=saved_gc,
     )
     status = int(pytest.main(pytest_args, plugins=[plugin]))
 

@@ -19,6 +19,7 @@ from collections import deque
 
 import pytest
 
+from . import gc_tuning
 from .wire import ProtocolError, check_indices
 
 _STATUSES = frozenset(("passed", "failed", "skipped", "xfailed", "xpassed", "error", ""))
@@ -31,13 +32,16 @@ _QUIET = (
 
 
 class WorkerPlugin:
-    def __init__(self, reader, writer, basetemp=None, timeout=0.0, capture_limit=1 << 20, stderr=None):
+    def __init__(
+        self, reader, writer, basetemp=None, timeout=0.0, capture_limit=1 << 20, stderr=None, gc_threshold=None
+    ):
         self._reader = reader
         self._writer = writer
         self._basetemp = basetemp
         self._timeout = timeout
         self._capture_limit = capture_limit
         self._stderr = stderr  # the worker's original stderr, for faulthandler dumps
+        self._gc_threshold = gc_threshold  # to restore before the first test (gc_tuning)
         self._errors = []
         self._skips = []
         self._deselected = 0
@@ -148,6 +152,7 @@ class WorkerPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):
         self._send_collected(session)
+        gc_tuning.restore(self._gc_threshold)
         muted = _mute_progress(self.config)
         try:
             self._loop(session)
