@@ -131,6 +131,13 @@ class Tools:
 
 # ------------------------------------------------------------------ reporting
 
+def load_average() -> str:
+    try:
+        return " ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def verdict(value: float, goal: float) -> str:
     return "met" if value <= goal else "NOT met"
 
@@ -215,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     if not xdist:
         print(f"note: {args.python} has no pytest-xdist; xdist columns are left out")
     tools = Tools(os.path.abspath(drover), args.python, xdist)
+    # Both change every tool's time: a busy machine, and pytest unable to cache its
+    # assertion rewrites (every process then rewrites every test module).
+    print(f"load average before: {load_average()}; PYTHONDONTWRITEBYTECODE="
+          f"{os.environ.get('PYTHONDONTWRITEBYTECODE', '(unset)')}")
     base = Path(tempfile.mkdtemp(prefix="drover-bench-"))
     started = time.monotonic()
     try:
@@ -233,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nsuites kept in {base}")
         else:
             shutil.rmtree(base, ignore_errors=True)
-    print(f"\nbenchmark took {time.monotonic() - started:.0f}s")
+    print(f"\nbenchmark took {time.monotonic() - started:.0f}s; load average after: {load_average()}")
     return 0
 
 
