@@ -63,7 +63,8 @@ struct ChildArgs {
 };
 
 // Everything the child does between clone and exec: async-signal-safe calls
-// only, and no writes to memory it shares with the parent (see launch()).
+// only, and no writes to memory it shares with the parent besides errno (see
+// spawn_child()).
 [[noreturn]] void child_main(pid_t parent, const char* program, char* const* argv, char* const* envp,
                              const char* cwd, int stdin_fd, int output_fd, int command_fd,
                              int message_fd, int error_fd) {
