@@ -268,7 +268,8 @@ void Pool::Impl::step(Worker& worker, bool stopping) {
       // An idle worker stays warm until the source is exhausted; a worker whose
       // last test waits for a nextitem that is not coming now is shut down so
       // the test runs (its slot is respawned if work turns up later).
-      if (worker.queue.empty() ? source->exhausted() : !worker.running) shutdown(worker);
+      const bool last_waits = worker.queue.size() == 1 && !worker.running;
+      if (worker.queue.empty() ? source->exhausted() : last_waits) shutdown(worker);
       return;
     }
     case WorkerState::stopping:
