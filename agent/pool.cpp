@@ -20,6 +20,7 @@ namespace {
 using common::ErrorCode;
 
 constexpr int k_exit_poll_ms = 50;  // exit polling when the kernel has no pidfd
+constexpr std::size_t k_lookahead_tests = 2;  // ask for work when this few tests wait
 
 }  // namespace
 
@@ -253,7 +254,12 @@ void Pool::Impl::step(Worker& worker, bool stopping) {
     case WorkerState::ready:
     case WorkerState::busy: {
       if (stopping) return stop_worker(worker);
-      if (worker.queue.size() > 1) return;
+      // The worker holds its last queued test until it knows the next (nextitem):
+      // asking only then would stall it for a round trip at every lease boundary.
+      // Asking while two tests still wait behind the running one hides the round
+      // trip behind them even when tests take well under a millisecond.
+      const std::size_t unstarted = worker.queue.size() - (worker.running ? 1 : 0);
+      if (unstarted > k_lookahead_tests) return;
       auto leases = source->request(1);
       if (!leases.empty()) {
         enqueue(worker, leases);
@@ -262,8 +268,9 @@ void Pool::Impl::step(Worker& worker, bool stopping) {
       // An idle worker stays warm until the source is exhausted; a worker whose
       // last test waits for a nextitem that is not coming now is shut down so
       // the test runs (its slot is respawned if work turns up later).
-      if (worker.queue.empty() ? source->exhausted() : !worker.running) {
-        worker.drained = !worker.queue.empty();
+      const bool last_waits = worker.queue.size() == 1 && !worker.running;
+      if (worker.queue.empty() ? source->exhausted() : last_waits) {
+        worker.drained = last_waits;
         shutdown(worker);
       }
       return;

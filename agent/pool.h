@@ -105,8 +105,9 @@ class Pool {
   // Runs until the source is exhausted (or stopping) and every worker is idle,
   // then shuts the workers down cleanly (session fixtures torn down).
   //
-  // Pull: a worker with at most one unfinished test asks request(1) (so the
-  // next test is known before the last one must start, see PROTOCOL.md). When
+  // Pull: a worker with at most two tests queued behind the running one asks
+  // request(1), so the next test is known before the last one must start (see
+  // PROTOCOL.md) without the worker waiting for the round trip. When
   // request() gives nothing, an idle worker waits, unless exhausted() says no
   // work will come; a worker whose last queued test waits for a successor is
   // shut down so that test runs (its slot is started again if work turns up).

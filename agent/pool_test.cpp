@@ -109,6 +109,57 @@ def test_uses(resource, n):
   EXPECT_EQ(dir.read("fixture.log"), "setup\ntest 0\ntest 1\ntest 2\ntest 3\nteardown\n");
 }
 
+// The next lease is asked for while two tests still wait behind the running one,
+// not when the worker's last test stalls waiting for its nextitem: test_1 only
+// finishes once the source was asked for the second lease.
+TEST_F(PoolTest, NextLeaseIsAskedForBeforeTheWorkerRunsDry) {
+  dir.write("tests/test_ahead.py", R"(
+import os, time
+
+ASKED = os.path.join(os.path.dirname(__file__), "..", "asked.txt")
+
+def test_0():
+    pass
+
+def test_1():
+    deadline = time.monotonic() + 60
+    while not os.path.exists(ASKED):
+        assert time.monotonic() < deadline, "the second lease was not asked for while test_1 ran"
+        time.sleep(0.01)
+
+def test_2():
+    pass
+
+def test_3():
+    pass
+
+def test_4():
+    pass
+)");
+  class AskRecordingSource : public RecordingSource {
+   public:
+    explicit AskRecordingSource(const ScratchDir& scratch) : m_scratch(scratch) {}
+    std::vector<WorkLease> request(int credits) override {
+      auto leases = RecordingSource::request(credits);
+      if (!leases.empty() && leases.front().tests.front() == 4) m_scratch.write("asked.txt", "yes");
+      return leases;
+    }
+
+   private:
+    const ScratchDir& m_scratch;
+  };
+  Pool pool(testing::options_for(dir, 1));
+  ASSERT_TRUE(pool.start().has_value());
+  AskRecordingSource source(dir);
+  source.add({0, 1, 2, 3});
+  source.add({4});
+  ASSERT_TRUE(pool.run(source).has_value());
+  ASSERT_EQ(source.results.size(), 5u);
+  for (TestIndex index = 0; index < 5; ++index) {
+    EXPECT_EQ(source.result_for(index)->final_status(), Status::passed) << index;
+  }
+}
+
 TEST_F(PoolTest, StoppingSourceDropsQueuedTests) {
   dir.write("tests/test_x.py", R"(
 import time

@@ -81,7 +81,7 @@ class ProcessLauncher {
   [[nodiscard]] virtual std::optional<ExitStatus> try_reap(pid_t pid) = 0;
 };
 
-// fork/exec on Linux.
+// clone/exec on Linux (posix_spawn-style: the child shares memory until exec).
 [[nodiscard]] std::unique_ptr<ProcessLauncher> make_process_launcher();
 
 // The current environment with `key` set to `value` (replacing any old value).

@@ -14,6 +14,7 @@ them alike; medians are reported. Goals are printed next to the results, not
 asserted: the exit code is 0 unless a tool fails to run.
 
 Usage: /usr/bin/python3 bench/bench_local.py --drover build/drover --python /usr/bin/python3 [--rounds 5]
+       [--baseline OTHER_DROVER]   (times another build in the same rounds)
 Standard library only.
 """
 from __future__ import annotations
@@ -104,9 +105,11 @@ def timed(cmd: list[str], cwd: Path, timeout: float) -> float:
 
 
 class Tools:
-    def __init__(self, drover: str, python: str, xdist: bool):
+    def __init__(self, drover: str, python: str, xdist: bool, baseline: str | None = None):
         self.commands = {"drover -n 2": [drover, "run", "-n", str(WORKERS), "--python", python, "-q"],
                          "pytest": [python, "-m", "pytest", "-p", "no:cacheprovider", "-q"]}
+        if baseline:  # another drover build, timed in the same rounds (before/after a change)
+            self.commands["baseline -n 2"] = [baseline, "run", "-n", str(WORKERS), "--python", python, "-q"]
         if xdist:
             self.commands["pytest -n 2"] = [python, "-m", "pytest", "-p", "no:cacheprovider", "-q",
                                             "-n", str(WORKERS)]
@@ -130,6 +133,13 @@ class Tools:
 
 
 # ------------------------------------------------------------------ reporting
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
 
 def verdict(value: float, goal: float) -> str:
     return "met" if value <= goal else "NOT met"
@@ -158,6 +168,8 @@ def bench_trivial(tools: Tools, base: Path, rounds: int, deadline: float) -> Non
     if "pytest -n 2" in medians:
         report_ratio("drover / xdist", drover / medians["pytest -n 2"], 0.5)
     report_ratio("drover / pytest", drover / medians["pytest"], 1.0)
+    if "baseline -n 2" in medians:
+        report_ratio("drover / baseline", drover / medians["baseline -n 2"], None)
 
 
 def bench_skewed(tools: Tools, base: Path, rounds: int, deadline: float) -> None:
@@ -189,6 +201,8 @@ def bench_skewed(tools: Tools, base: Path, rounds: int, deadline: float) -> None
         report_ratio("drover / xdist", drover / medians["pytest -n 2"], None)
         report_ratio("xdist / lower bound", medians["pytest -n 2"] / bound, None)
     report_ratio("drover / pytest", drover / medians["pytest"], None)
+    if "baseline -n 2" in medians:
+        report_ratio("baseline / lower bound", medians["baseline -n 2"] / bound, None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=150.0,
                         help="seconds after which no new round starts (default 150; each tool gets >= 1 round)")
     parser.add_argument("--keep", action="store_true", help="keep the generated suites and print where")
+    parser.add_argument("--baseline", help="another drover binary to time alongside (e.g. a build before a change)")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -214,7 +229,18 @@ def main(argv: list[str] | None = None) -> int:
     xdist = subprocess.run([args.python, "-c", "import xdist"], capture_output=True).returncode == 0
     if not xdist:
         print(f"note: {args.python} has no pytest-xdist; xdist columns are left out")
-    tools = Tools(os.path.abspath(drover), args.python, xdist)
+    baseline = None
+    if args.baseline:
+        baseline = shutil.which(args.baseline) or args.baseline
+        if not (os.path.isfile(baseline) and os.access(baseline, os.X_OK)):
+            print(f"bench_local: baseline drover binary not found: {args.baseline}", file=sys.stderr)
+            return 2
+        baseline = os.path.abspath(baseline)
+    tools = Tools(os.path.abspath(drover), args.python, xdist, baseline)
+    # Both change every tool's time: a busy machine, and pytest unable to cache its
+    # assertion rewrites (every process then rewrites every test module).
+    print(f"load average before: {load_average()}; PYTHONDONTWRITEBYTECODE="
+          f"{os.environ.get('PYTHONDONTWRITEBYTECODE', '(unset)')}")
     base = Path(tempfile.mkdtemp(prefix="drover-bench-"))
     started = time.monotonic()
     try:
@@ -233,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nsuites kept in {base}")
         else:
             shutil.rmtree(base, ignore_errors=True)
-    print(f"\nbenchmark took {time.monotonic() - started:.0f}s")
+    print(f"\nbenchmark took {time.monotonic() - started:.0f}s; load average after: {load_average()}")
     return 0
 
 

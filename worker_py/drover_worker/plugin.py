@@ -19,6 +19,7 @@ from collections import deque
 
 import pytest
 
+from . import gc_tuning
 from .wire import ProtocolError, check_indices
 
 _STATUSES = frozenset(("passed", "failed", "skipped", "xfailed", "xpassed", "error", ""))
@@ -31,13 +32,16 @@ _QUIET = (
 
 
 class WorkerPlugin:
-    def __init__(self, reader, writer, basetemp=None, timeout=0.0, capture_limit=1 << 20, stderr=None):
+    def __init__(
+        self, reader, writer, basetemp=None, timeout=0.0, capture_limit=1 << 20, stderr=None, gc_threshold=None
+    ):
         self._reader = reader
         self._writer = writer
         self._basetemp = basetemp
         self._timeout = timeout
         self._capture_limit = capture_limit
         self._stderr = stderr  # the worker's original stderr, for faulthandler dumps
+        self._gc_threshold = gc_threshold  # to restore before the first test (gc_tuning)
         self._errors = []
         self._skips = []
         self._deselected = 0
@@ -148,11 +152,16 @@ class WorkerPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):
         self._send_collected(session)
+        gc_tuning.restore(self._gc_threshold)
+        muted = _mute_progress(self.config)
         try:
             self._loop(session)
         except ProtocolError as error:
             self.send_fatal(str(error))
             pytest.exit("drover: " + str(error), returncode=3)
+        finally:
+            for impl, function in muted:
+                impl.function = function
         return True
 
     def _loop(self, session):
@@ -373,6 +382,40 @@ class WorkerPlugin:
         self.fatal = message
         self._writer.send({"type": "fatal", "message": message})
         self._writer.flush()
+
+
+# The terminal reporter's per-test hooks: progress letters, file names and percentages.
+_PROGRESS_HOOKS = ("pytest_runtest_logstart", "pytest_runtest_logreport", "pytest_runtest_logfinish")
+
+
+def _mute_progress(config):
+    """Silences the terminal reporter's per-test progress on the worker's stdout.
+
+    Nobody reads it (drover reports the results), yet it costs a status hook call,
+    string work and a write per test. Only those three hooks of the reporter are muted,
+    for the run loop: collection errors, warnings and the session summary still go to
+    the worker's stdout, where the agent keeps the last lines for crash messages.
+    Returns (hookimpl, function) pairs to restore.
+    """
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    muted = []
+    if reporter is None:  # -p no:terminal
+        return muted
+    for name in _PROGRESS_HOOKS:
+        caller = getattr(config.hook, name, None)
+        try:
+            impls = caller.get_hookimpls() if caller is not None else ()
+            for impl in impls:
+                if impl.plugin is reporter and not getattr(impl, "hookwrapper", False):
+                    muted.append((impl, impl.function))
+                    impl.function = _ignore
+        except (AttributeError, TypeError):  # a pluggy without these internals: keep the output
+            break
+    return muted
+
+
+def _ignore(*args):
+    return None
 
 
 def _text(longrepr):

@@ -308,3 +308,43 @@ def test_workers_merge_lastfailed_in_the_shared_cache(tmp_path):
     lastfailed = json.loads((tmp_path / ".pytest_cache/v/cache/lastfailed").read_text())
     # a and c failed on different workers; b passed; an entry no worker ran stays, as in pytest.
     assert lastfailed == {"test_lf.py::test_a": True, "test_lf.py::test_c": True, "test_gone.py::test_x": True}
+
+
+def test_tests_see_the_interpreters_own_gc_thresholds(tmp_path):
+    # The worker relaxes the garbage collector while pytest starts (gc_tuning); tests
+    # must run with the interpreter's defaults, or with what a conftest chose.
+    default = subprocess.run(
+        [PYTHON, "-c", "import gc; print(list(gc.get_threshold()))"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    write_suite(
+        tmp_path,
+        {
+            "plain/test_gc.py": "import gc\ndef test_gc():\n    open('gc.txt', 'w').write(str(list(gc.get_threshold())))\n",
+            "tuned/conftest.py": "import gc\ngc.set_threshold(1234, 5, 6)\n",
+            "tuned/test_gc.py": "import gc\ndef test_gc():\n    open('gc.txt', 'w').write(str(list(gc.get_threshold())))\n",
+        },
+    )
+    for folder, expected in (("plain", default), ("tuned", "[1234, 5, 6]")):
+        worker = Worker(tmp_path / folder, ["-p", "no:cacheprovider"])
+        _, results, _ = worker.run_all()
+        assert results[0]["call"]["status"] == "passed"
+        assert (tmp_path / folder / "gc.txt").read_text() == expected
+
+
+def test_no_per_test_progress_on_the_workers_stdout(tmp_path):
+    # Nobody reads it: the terminal reporter's per-test output is muted in the worker.
+    # What a crash message may need (collection errors, a test's own prints with -s) stays.
+    write_suite(
+        tmp_path,
+        {
+            "test_quiet.py": "def test_a():\n    pass\n\ndef test_b():\n    print('own output')\n",
+            "test_broken.py": "import no_such_module_here\n",
+        },
+    )
+    worker = Worker(tmp_path, ["-p", "no:cacheprovider", "-v", "-s"])
+    _, results, _ = worker.run_all()
+    assert [results[i]["call"]["status"] for i in (0, 1)] == ["passed", "passed"]
+    stdout = worker.stdout()
+    assert "own output" in stdout
+    assert "ERROR collecting test_broken.py" in stdout
+    assert "PASSED" not in stdout and "[100%]" not in stdout and "test_quiet.py::test_a" not in stdout
