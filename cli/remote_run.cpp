@@ -7,6 +7,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -196,7 +197,10 @@ class JobAgent {
     m_options.warm_collection_hash = collection.hash;
     m_thread = std::thread([this] {
       agent::FarmAgent farm_agent(m_options);
-      if (auto ran = farm_agent.run(m_stop); !ran) print_error(ran.error());
+      if (auto ran = farm_agent.run(m_stop); !ran) {
+        std::lock_guard lock(m_mutex);
+        m_failure = ran.error();
+      }
     });
   }
   ~JobAgent() { stop(); }
@@ -205,6 +209,11 @@ class JobAgent {
 
   // Results its workers produced carry "NAME/gwN".
   [[nodiscard]] bool ran(const TestResult& result) const { return result.worker.starts_with(m_options.name + "/"); }
+  // Why the job's agent gave up (the coordinator refused it), if it did.
+  [[nodiscard]] std::optional<common::Error> failure() const {
+    std::lock_guard lock(m_mutex);
+    return m_failure;
+  }
   void stop() {
     m_stop.store(true);
     if (m_thread.joinable()) m_thread.join();
@@ -216,6 +225,8 @@ class JobAgent {
   fs::path m_workdir;
   agent::FarmAgentOptions m_options;
   std::atomic<bool> m_stop{false};
+  mutable std::mutex m_mutex;
+  std::optional<common::Error> m_failure;
   std::thread m_thread;
 };
 
@@ -381,6 +392,13 @@ std::optional<int> run_remote(const RunOptions& options) {
       // A queue job leaves the run to the other jobs; a farm client's run is its own to cancel.
       if (queue) break;
       cancel_sent = client.send(farm::Cancel{run_id, {}, "interrupted"}).has_value();
+    }
+    if (auto refused = job ? job->failure() : std::nullopt) {
+      print_error({refused->code, "this job cannot serve run " + run_id + ": " + refused->message});
+      job.reset();
+      (void)client.send(farm::Shutdown{"job refused"});
+      finish(stop_message);
+      return exit_code_for(*refused);
     }
     auto message = client.receive(start_agent ? 100 : 1000);
     if (!message) {

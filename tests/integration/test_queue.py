@@ -37,13 +37,14 @@ def fast_heartbeats(tmp_path: Path) -> Path:
     return config
 
 
-def start_job(farm: Farm, checkout: Path, index: int, total: int, *extra: str) -> subprocess.Popen:
+def start_job(farm: Farm, checkout: Path, index: int, total: int, *extra: str,
+              env: dict[str, str] | None = None) -> subprocess.Popen:
     log = open(farm.base / f"job{index}.out", "wb")
     return subprocess.Popen(
         h.drover_command("--coordinator", farm.endpoint, "--run-id", RUN_ID, f"--shard={index}",
                          f"--total-shards={total}", "-n", "1", "-v",
                          "--junitxml", str(farm.base / f"job{index}.xml"), *extra),
-        cwd=checkout, env=h.clean_env({"DROVER_HTTP": farm.http}), stdin=subprocess.DEVNULL,
+        cwd=checkout, env=h.clean_env({"DROVER_HTTP": farm.http, **(env or {})}), stdin=subprocess.DEVNULL,
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -331,3 +332,27 @@ def test_interrupted_farm_client_cancels_its_run(farm, tmp_path):
     while run_state(farm, "mine") == "running" and time.monotonic() < deadline:
         time.sleep(0.1)
     assert run_state(farm, "mine") == "cancelled", farm.log_text()
+
+
+def test_job_keys_may_serve_and_client_keys_may_not(farm, tmp_path):
+    for name in ("coord", "job", "client"):
+        made = farm.tool("keygen", "-o", str(tmp_path / f"{name}.key"))
+        assert made.rc == 0, made.describe()
+    config = tmp_path / "coordinator.yaml"
+    config.write_text(f"key_file: {tmp_path / 'coord.key'}\njob_keys: [{tmp_path / 'job.key.pub'}]\n"
+                      f"client_keys: [{tmp_path / 'client.key.pub'}]\n")
+    suite = tmp_path / "suite"
+    total = write_slow_suite(suite, files=2, tests=2, seconds=0.0)
+    farm.start_coordinator("--config", str(config))
+    keys = {"DROVER_SERVER_KEY": str(tmp_path / "coord.key.pub")}
+    # A client key may submit the run, but its pool may not serve it: a clear error, not a wait.
+    client_only = start_job(farm, suite, 0, 2, env={**keys, "DROVER_KEY_FILE": str(tmp_path / "client.key")})
+    rc, text = wait_job(farm, client_only, 0, timeout=120)
+    assert rc == 3, text + farm.log_text()
+    assert f"this job cannot serve run {RUN_ID}" in text, text
+    # A job key does both.
+    job = start_job(farm, h.copy_tree(suite, tmp_path / "checkout1"), 1, 2,
+                    env={**keys, "DROVER_KEY_FILE": str(tmp_path / "job.key")})
+    rc, text = wait_job(farm, job, 1)
+    assert rc == 0, text + farm.log_text()
+    assert f"0 failed, {total} passed" in text, text
