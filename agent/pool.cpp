@@ -337,6 +337,8 @@ Pool::Pool(PoolOptions options) : m_impl(std::make_unique<Impl>(std::move(option
 Pool::~Pool() = default;
 
 int Pool::worker_count() const { return static_cast<int>(m_impl->workers.size()); }
+std::string Pool::python_version() const { return m_impl->python_version; }
+std::string Pool::pytest_version() const { return m_impl->pytest_version; }
 
 void Pool::interrupt() {
   m_impl->interrupted.store(true);

@@ -126,6 +126,9 @@ class Pool {
   void interrupt();
 
   [[nodiscard]] int worker_count() const;
+  // The first worker's Python and pytest versions ("3.11.2", "7.2.1"), once start() returned.
+  [[nodiscard]] std::string python_version() const;
+  [[nodiscard]] std::string pytest_version() const;
 
  private:
   struct Impl;

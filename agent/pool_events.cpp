@@ -87,6 +87,10 @@ void Pool::Impl::on_message(Worker& worker, const WorkerMessage& message) {
     }
     worker.can_cancel = std::find(hello->features.begin(), hello->features.end(), "cancel") != hello->features.end();
     worker.state = WorkerState::collecting;
+    if (pytest_version.empty()) {
+      python_version = hello->python;
+      pytest_version = hello->pytest;
+    }
     log->debug("{}: pid {}, Python {}, pytest {}", worker.name, hello->pid, hello->python, hello->pytest);
   } else if (const auto* fatal = std::get_if<FatalMessage>(&message)) {
     worker.fatal = fatal->message;

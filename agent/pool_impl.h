@@ -81,6 +81,8 @@ struct Pool::Impl {
   std::shared_ptr<spdlog::logger> log;
   std::vector<Worker> workers;  // one per slot, fixed size
   std::optional<common::Collection> collection;
+  std::string python_version;  // from the first worker's hello
+  std::string pytest_version;
   std::string reference_worker;  // whose collection the others are compared with
   int crashes = 0;
   int max_restarts = 0;

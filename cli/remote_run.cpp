@@ -187,7 +187,9 @@ class JobAgent {
     m_options.max_worker_restart = options.max_worker_restart;
     m_options.capture_limit = options.capture_limit;
     m_options.curve = curve;
-    m_options.labels = {{"job", fmt::format("{} of {}", options.shard->index, options.shard->total)}};
+    m_options.labels = {{"job", fmt::format("{} of {}", options.shard->index, options.shard->total)},
+                        {"python", warm.python_version()},
+                        {"pytest", warm.pytest_version()}};
     m_options.drover_version = k_version;
     m_options.run_id = run_id;
     m_options.checkout = fs::current_path();
@@ -278,6 +280,7 @@ std::optional<int> run_remote(const RunOptions& options) {
   // Collect here: the client's collection is the one every agent must reproduce.
   // A queue job collects with its whole warm pool, which then serves the job's leases.
   common::Collection collection;
+  std::string pytest_version;
   auto pool_opts = pool_options(options, queue ? options.workers : 1);
   if (!pool_opts) return fail_with(pool_opts.error());
   struct RemoveTemp {
@@ -294,6 +297,7 @@ std::optional<int> run_remote(const RunOptions& options) {
     auto collected = pool->start();
     if (!collected) return fail_with(collected.error());
     collection = std::move(*collected);
+    pytest_version = pool->pytest_version();
     if (queue) job_pool = std::move(pool);
   }
   if (options.verbosity >= 0) reporter.line("rootdir: " + collection.rootdir);
@@ -365,8 +369,7 @@ std::optional<int> run_remote(const RunOptions& options) {
   submit.group_by = std::string(common::to_string(options.group_by));
   submit.durations = *durations;
   submit.queue = queue;
-  // Farm agents must run the client's pytest (queue jobs are the client's own machines).
-  if (!queue) submit.pytest_version = agent::detect_labels(options.python)["pytest"];
+  submit.pytest_version = pytest_version;  // agents with another pytest cannot serve the run
   if (queue) submit.slots = options.shard->total * options.workers;
   if (auto sent = client.send(submit); !sent) return fail_with(sent.error());
 

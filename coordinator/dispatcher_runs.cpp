@@ -47,6 +47,11 @@ void Dispatcher::on_submit(Out& out, Peer& client, farm::RunSubmit submit, doubl
                       fmt::format("run {} is running with collection {}, not {}", run->id,
                                   run->submit.collection.hash, submit.collection.hash));
       }
+      const std::string& running = run->submit.pytest_version;
+      if (!running.empty() && !submit.pytest_version.empty() && running != submit.pytest_version) {
+        return refuse("collection", fmt::format("run {} is running with pytest {}, not {}", run->id, running,
+                                                submit.pytest_version));
+      }
       run->clients.insert(client.id);
       log()->info("run {}: client {} joined", run->id, client.label);
       send(out, client, farm::RunAccepted{run->id, run->tests, true}, now);

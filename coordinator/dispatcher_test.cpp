@@ -474,5 +474,18 @@ TEST_F(DispatcherTest, AgentWithAnotherPytestCannotServeTheRun) {
   EXPECT_EQ(m_dispatcher->active_runs(), 1u);
 }
 
+TEST_F(DispatcherTest, JoiningWithAnotherPytestIsRefused) {
+  hello_client("job1");
+  auto first = queue_submission("q", 2);
+  first.pytest_version = "7.2.1";
+  (void)say("job1", first);
+  hello_client("job2");
+  auto second = queue_submission("q", 2);
+  second.pytest_version = "8.0.0";
+  const auto errors = sent<farm::ErrorMsg>(say("job2", second), "job2");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].message, "run q is running with pytest 7.2.1, not 8.0.0");
+}
+
 }  // namespace
 }  // namespace drover::coordinator
