@@ -80,7 +80,9 @@ void add_durations_command(CLI::App& app, int& exit_code) {
   durations->require_subcommand(1);
   auto pull_flags = std::make_shared<DurationsFlags>();
   auto* pull_cmd = durations->add_subcommand("pull", "Write the coordinator's history to a .test_durations file");
-  pull_cmd->add_option("--server", pull_flags->server, "Coordinator HTTP API, http://HOST:PORT")->required();
+  pull_cmd->add_option("--server", pull_flags->server, "Coordinator HTTP API, http://HOST:PORT (default: $DROVER_HTTP)")
+      ->envname("DROVER_HTTP")
+      ->required();
   pull_cmd->add_option("-o,--output", pull_flags->file, "The durations file to write")->required();
   pull_cmd->add_option("--token", pull_flags->token, "Bearer token for the HTTP API (default: $DROVER_TOKEN)");
   pull_cmd->callback([pull_cmd, pull_flags, &exit_code] {
@@ -89,7 +91,9 @@ void add_durations_command(CLI::App& app, int& exit_code) {
   });
   auto push_flags = std::make_shared<DurationsFlags>();
   auto* push_cmd = durations->add_subcommand("push", "Send a .test_durations file into the coordinator's history");
-  push_cmd->add_option("--server", push_flags->server, "Coordinator HTTP API, http://HOST:PORT")->required();
+  push_cmd->add_option("--server", push_flags->server, "Coordinator HTTP API, http://HOST:PORT (default: $DROVER_HTTP)")
+      ->envname("DROVER_HTTP")
+      ->required();
   push_flags->file = ".test_durations";
   push_cmd->add_option("-f,--file", push_flags->file, "The durations file to send (default: .test_durations)");
   push_cmd->add_option("--token", push_flags->token, "Bearer token for the HTTP API (default: $DROVER_TOKEN)");

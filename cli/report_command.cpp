@@ -65,7 +65,9 @@ void add_report_command(CLI::App& app, int& exit_code) {
   report->require_subcommand(1);
   auto* download = report->add_subcommand("download", "Download a run's merged JUnit XML");
   auto flags = std::make_shared<ReportFlags>();
-  download->add_option("--server", flags->server, "Coordinator HTTP API, http://HOST:PORT")->required();
+  download->add_option("--server", flags->server, "Coordinator HTTP API, http://HOST:PORT (default: $DROVER_HTTP)")
+      ->envname("DROVER_HTTP")
+      ->required();
   download->add_option("--run-id", flags->run_id, "The run's id")->required();
   download->add_option("-o,--output", flags->output, "Where to write the JUnit XML")->required();
   download->add_option("--token", flags->token, "Bearer token for the HTTP API (default: $DROVER_TOKEN)");

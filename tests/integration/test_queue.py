@@ -139,6 +139,11 @@ def test_three_jobs_share_one_run(farm, tmp_path):
                               "-o", str(tmp_path / "local-merge.xml"))
     assert local.rc == 0, local.describe()
     assert {outcome for (_c, _n, outcome) in merged.outcome_multiset()} == {"passed"}
+    # In CI the server usually comes from the environment, as for the jobs themselves.
+    by_env = h.run_process([farm.drover, "report", "download", "--run-id", RUN_ID, "-o", str(tmp_path / "env.xml")],
+                           tmp_path, h.clean_env({"DROVER_HTTP": farm.http}), 60)
+    assert by_env.rc == 0, by_env.describe()
+    assert (tmp_path / "env.xml").read_bytes() == (tmp_path / "merged.xml").read_bytes()
     pulled = tmp_path / "pulled.json"
     pull = farm.tool("durations", "pull", "--server", farm.http, "-o", str(pulled))
     assert pull.rc == 0, pull.describe()
