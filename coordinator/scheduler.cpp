@@ -42,6 +42,7 @@ std::vector<Command> Scheduler::request_work(const AgentId& agent, int credits, 
       if (m_queued.erase(test) > 0) tests.push_back(test);
     }
     if (tests.empty()) continue;
+    split_at_tail(tests);
     commands.push_back(AssignCommand{open_lease(agent, state, std::move(tests), false, now)});
     --credits;
   }
@@ -162,6 +163,25 @@ Lease Scheduler::open_lease(const AgentId& agent, AgentState& state, std::vector
   for (TestIndex test : lease.tests) m_holders[test].emplace(agent, lease.id);
   state.leases.emplace(lease.id, LeaseState{lease, lease.tests, now});
   return lease;
+}
+
+void Scheduler::split_at_tail(std::vector<TestIndex>& tests) {
+  // At the tail the work queued behind a unit cannot keep the other slots busy while
+  // it runs: hand out its first half and put the rest back at the queue front. A
+  // module cut this way may set its fixtures up on two workers, never twice on one:
+  // the rest is the very next lease anyone gets, so it either follows the first half
+  // on the same worker or starts on another.
+  int slots = 0;
+  for (const auto& [id, agent] : m_agents) slots += std::max(0, agent.slots);
+  if (slots < 2 || tests.size() < 2) return;
+  double unit = 0.0;
+  for (TestIndex test : tests) unit += m_tests.at(test).estimate;
+  double behind = 0.0;
+  for (const common::WorkUnit& queued : m_queue) behind += queued.estimate;
+  if (behind >= unit * (slots - 1)) return;
+  std::vector<TestIndex> rest(tests.begin() + static_cast<std::ptrdiff_t>((tests.size() + 1) / 2), tests.end());
+  tests.resize((tests.size() + 1) / 2);
+  requeue_front(std::move(rest));
 }
 
 std::optional<Lease> Scheduler::steal_lease(const AgentId& agent, AgentState& state, double now,

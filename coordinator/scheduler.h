@@ -63,7 +63,8 @@ class Scheduler {
 
   void agent_joined(const AgentId& agent, int slots);
   // Up to `credits` leases for `agent`, one unit each from the queue front; none once
-  // stopped. With the queue empty, an agent with a free slot (fewer leases than slots)
+  // stopped. With two or more slots in all, a unit whose estimate times (slots - 1)
+  // exceeds the work queued behind it is halved, the rest put back at the front. With the queue empty, an agent with a free slot (fewer leases than slots)
   // takes over a lease another agent holds beyond its slots (the newest: queued behind
   // running work, not started); the holder gets a CancelCommand for it. After that, with
   // speculate_at_tail, a free slot may copy the unfinished tests of another agent's
@@ -112,6 +113,8 @@ class Scheduler {
   Lease open_lease(const AgentId& agent, AgentState& state, std::vector<TestIndex> tests,
                    bool speculative, double now);
   std::optional<Lease> speculative_lease(const AgentId& agent, AgentState& state, double now);
+  // Halves a unit being handed out when too little work is queued behind it.
+  void split_at_tail(std::vector<TestIndex>& tests);
   std::optional<Lease> steal_lease(const AgentId& agent, AgentState& state, double now,
                                    std::vector<Command>& commands);
   [[nodiscard]] double lease_estimate(const Lease& lease) const;  // seconds, from the units' estimates

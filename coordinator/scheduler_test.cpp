@@ -64,7 +64,7 @@ std::vector<TestResult> finish_lease(Scheduler& s, const Lease& lease) {
 
 TEST(Scheduler, TwoAgentsPullUnitsInQueueOrderUntilDone) {
   Scheduler s({unit({0, 1}), unit({2}), unit({3, 4}), unit({5})});
-  s.agent_joined("a", 2);
+  s.agent_joined("a", 1);  // (two slots in all: enough queued work behind every unit, none is halved)
   s.agent_joined("b", 1);
   EXPECT_EQ(s.queued_tests(), 6u);
   const auto a = leases(s.request_work("a", 2, 0.0));
@@ -91,6 +91,29 @@ TEST(Scheduler, TwoAgentsPullUnitsInQueueOrderUntilDone) {
   EXPECT_TRUE(s.done());
   EXPECT_EQ(s.finished_tests(), 6u);
   EXPECT_TRUE(leases(s.request_work("a", 2, 2.0)).empty());
+}
+
+TEST(Scheduler, TailUnitIsHalvedWhenTooLittleWorkIsQueuedBehindIt) {
+  // Three 4-test units, two slots: the last unit has nothing behind it.
+  Scheduler s({unit({0, 1, 2, 3}, 4.0), unit({4, 5, 6, 7}, 4.0), unit({8, 9, 10, 11}, 4.0)});
+  s.agent_joined("a", 1);
+  s.agent_joined("b", 1);
+  EXPECT_EQ(leases(s.request_work("a", 1, 0.0))[0].tests, (std::vector<TestIndex>{0, 1, 2, 3}));
+  // 4 s queued behind the second unit: enough to keep the other slot busy, kept whole.
+  EXPECT_EQ(leases(s.request_work("b", 1, 0.0))[0].tests, (std::vector<TestIndex>{4, 5, 6, 7}));
+  // Nothing behind the last one: its first half goes, the rest is the next lease.
+  EXPECT_EQ(leases(s.request_work("a", 1, 1.0))[0].tests, (std::vector<TestIndex>{8, 9}));
+  EXPECT_EQ(s.queued_tests(), 2u);
+  const auto rest = leases(s.request_work("b", 1, 1.0));
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].tests, (std::vector<TestIndex>{10}));  // halved again: still nothing behind
+  EXPECT_EQ(leases(s.request_work("a", 1, 2.0))[0].tests, std::vector<TestIndex>{11});
+  EXPECT_EQ(s.queued_tests(), 0u);
+
+  // One slot: never halved.
+  Scheduler one({unit({0, 1, 2, 3}, 4.0)});
+  one.agent_joined("a", 1);
+  EXPECT_EQ(leases(one.request_work("a", 1, 0.0))[0].tests.size(), 4u);
 }
 
 TEST(Scheduler, FirstResultWinsAndDuplicatesAreDropped) {
