@@ -174,9 +174,7 @@ void Dispatcher::on_agent_error(Out& out, Peer& agent, const farm::ErrorMsg& err
   if (run == nullptr) return;
   log()->warn("run {}: agent {} cannot serve it: {}", run->id, agent.label, error.message);
   run->refused.insert(agent.label);
-  const bool someone_can =
-      std::ranges::any_of(m_peers, [&](const auto& entry) { return can_serve(*entry.second, *run); });
-  if (!someone_can && run->state.empty()) {
+  if (!has_server(*run) && run->state.empty()) {
     stop_run(out, *run, "failed", fmt::format("no agent can run it: {}", error.message), now);
   }
 }

@@ -90,6 +90,8 @@ class Dispatcher {
   // A client joining a run gets every result it missed.
   void replay(Out& out, Peer& client, const std::string& run_id, double now);
   [[nodiscard]] static bool can_serve(const Peer& agent, const Run& run);
+  // Whether some connected agent can serve `run`.
+  [[nodiscard]] bool has_server(const Run& run) const;
   // Why `agent` cannot run `run`'s tests in the same pytest ("" when it can).
   [[nodiscard]] static std::string version_conflict(const Peer& agent, const Run& run);
   // Fails runs that no connected agent can serve for lack of the right pytest.

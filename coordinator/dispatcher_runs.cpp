@@ -151,19 +151,18 @@ std::string Dispatcher::version_conflict(const Peer& agent, const Run& run) {
   return fmt::format("pytest {} on agent {}, the client has pytest {}", found->second, agent.label, wanted);
 }
 
+bool Dispatcher::has_server(const Run& run) const {
+  return std::ranges::any_of(m_peers, [&](const auto& entry) { return can_serve(*entry.second, run); });
+}
+
 void Dispatcher::fail_unservable(Out& out, double now) {
   for (auto& [id, run] : m_runs) {
-    if (!run->state.empty()) continue;
+    if (!run->state.empty() || has_server(*run)) continue;
     std::string conflict;
-    bool agents = false;
-    bool served = false;
     for (const auto& [peer_id, peer] : m_peers) {
-      if (peer->role != "agent") continue;
-      agents = true;
-      served = served || can_serve(*peer, *run);
       if (conflict.empty()) conflict = version_conflict(*peer, *run);
     }
-    if (agents && !served && !conflict.empty()) {
+    if (!conflict.empty()) {
       log()->warn("run {}: no agent can run it: {}", id, conflict);
       stop_run(out, *run, "failed", "no agent can run it: " + conflict, now);
     }
@@ -303,9 +302,7 @@ void Dispatcher::settle(Out& out, double now) {
     if (run->scheduler.done()) {
       done.push_back(id);
     } else if (run->state.empty()) {
-      const bool served =
-          std::ranges::any_of(m_peers, [&](const auto& entry) { return can_serve(*entry.second, *run); });
-      run->unserved_since = served ? 0.0 : (run->unserved_since > 0.0 ? run->unserved_since : now);
+      run->unserved_since = has_server(*run) ? 0.0 : (run->unserved_since > 0.0 ? run->unserved_since : now);
     }
   }
   for (const std::string& id : done) {
