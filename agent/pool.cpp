@@ -57,13 +57,33 @@ Pool::Impl::Impl(PoolOptions pool_options)
   }
 }
 
+Pool::Impl::~Impl() {
+  // A forked worker that has not said hello cannot be signalled. Kill everyone else
+  // (the first worker too, which then forks nobody more) and wait until each such
+  // seat says hello, and can be killed, or closes; the Worker destructors then kill
+  // and reap every process.
+  const auto deadline = Clock::now() + k_terminate_grace;
+  while (any_unborn() && Clock::now() < deadline) {
+    for (Worker& worker : workers) {
+      worker.deliberate = true;
+      if (worker.process && !worker.process->unborn()) worker.process->signal(SIGKILL);
+    }
+    pump(100);
+  }
+}
+
+bool Pool::Impl::any_unborn() const {
+  return std::any_of(workers.begin(), workers.end(),
+                     [](const Worker& w) { return w.process && w.process->unborn(); });
+}
+
 LaunchSpec Pool::Impl::launch_spec(const Worker& worker) const {
   LaunchSpec spec;
   spec.argv = {options.python, "-m", "drover_worker", "--in-fd", std::to_string(k_child_command_fd),
                "--out-fd", std::to_string(k_child_message_fd)};
   if (!options.basetemp_root.empty()) {
     spec.argv.push_back("--basetemp");
-    spec.argv.push_back((options.basetemp_root / worker.name).string());
+    spec.argv.push_back(basetemp(worker));
   }
   if (options.timeout > 0) {
     spec.argv.push_back("--timeout");
@@ -82,11 +102,45 @@ LaunchSpec Pool::Impl::launch_spec(const Worker& worker) const {
   return spec;
 }
 
+std::string Pool::Impl::basetemp(const Worker& worker) const {
+  return options.basetemp_root.empty() ? std::string() : (options.basetemp_root / worker.name).string();
+}
+
 common::Result<void> Pool::Impl::spawn(Worker& worker) {
   auto child = launcher->launch(launch_spec(worker));
   if (!child) return std::unexpected(child.error());
   log->debug("{}: started pid {}", worker.name, child->pid);
-  worker.process = std::make_unique<WorkerProcess>(*launcher, std::move(*child));
+  install(worker, std::move(*child));
+  return {};
+}
+
+common::Result<void> Pool::Impl::spawn_forking(Worker& first, std::span<Worker> others) {
+  std::vector<Seat> seats;
+  for (std::size_t i = 0; i < others.size(); ++i) {
+    auto seat = make_seat();
+    if (!seat) return std::unexpected(seat.error());
+    seats.push_back(std::move(*seat));
+  }
+  LaunchSpec spec = launch_spec(first);
+  // "--seat CMD,MSG,OUT,BASETEMP" for each, before the "--" that ends drover's options.
+  auto position = std::find(spec.argv.begin(), spec.argv.end(), "--");
+  for (std::size_t i = 0; i < seats.size(); ++i) {
+    const int fd = k_child_first_extra_fd + static_cast<int>(spec.extra_fds.size());
+    spec.extra_fds.insert(spec.extra_fds.end(), {seats[i].command.get(), seats[i].message.get(), seats[i].output.get()});
+    const std::string seat = std::to_string(fd) + "," + std::to_string(fd + 1) + "," + std::to_string(fd + 2) + "," +
+                             basetemp(others[i]);
+    position = spec.argv.insert(position, {"--seat", seat}) + 2;
+  }
+  auto child = launcher->launch(spec);
+  if (!child) return std::unexpected(child.error());
+  log->debug("{}: started pid {}; it forks {} more", first.name, child->pid, seats.size());
+  install(first, std::move(*child));
+  for (std::size_t i = 0; i < seats.size(); ++i) install(others[i], std::move(seats[i].parent));
+  return {};
+}
+
+void Pool::Impl::install(Worker& worker, ChildProcess child) {
+  worker.process = std::make_unique<WorkerProcess>(*launcher, std::move(child));
   worker.state = WorkerState::starting;
   worker.running.reset();
   worker.phases.clear();
@@ -98,7 +152,6 @@ common::Result<void> Pool::Impl::spawn(Worker& worker) {
   worker.fatal.clear();
   worker.kill_at.reset();
   worker.closed_since.reset();
-  return {};
 }
 
 bool Pool::Impl::any_alive() const {
@@ -136,8 +189,13 @@ void Pool::Impl::pump(int timeout_ms) {
     for (const std::string& line : lines) {
       if (worker.failure.empty()) on_line(worker, line);
     }
+    if (worker.process->unborn()) {  // its seat closed without a hello?
+      lines.clear();
+      worker.process->check_exit(lines);
+    }
     if (worker.process->exited()) on_exit(worker);
   }
+  if (subreaper && !any_unborn()) subreaper.reset();
 }
 
 void Pool::Impl::check_timers(Clock::time_point now) {
@@ -357,8 +415,17 @@ common::Result<common::Collection> Pool::start() {
     std::error_code ignored;  // the worker reports a basetemp it cannot use
     std::filesystem::create_directories(d.options.basetemp_root, ignored);
   }
-  for (Worker& worker : d.workers) {
-    if (auto spawned = d.spawn(worker); !spawned) return std::unexpected(d.abort_all(spawned.error(), false));
+  if (d.options.fork_workers && d.workers.size() > 1) {
+    // The forked workers are grandchildren that become drover's children once
+    // the intermediate process between them exits (seats.py).
+    d.subreaper.emplace();
+    if (auto spawned = d.spawn_forking(d.workers.front(), std::span(d.workers).subspan(1)); !spawned) {
+      return std::unexpected(d.abort_all(spawned.error(), false));
+    }
+  } else {
+    for (Worker& worker : d.workers) {
+      if (auto spawned = d.spawn(worker); !spawned) return std::unexpected(d.abort_all(spawned.error(), false));
+    }
   }
   while (true) {
     if (d.interrupted.load()) return std::unexpected(d.abort_all({ErrorCode::interrupted, "interrupted"}, false));

@@ -53,6 +53,11 @@ struct PoolOptions {
   // A worker shut down so its last test could run (no nextitem in sight) is replaced
   // at once, not when work turns up: a farm agent's next run finds warm workers.
   bool keep_warm = false;
+  // Start only the first worker as a new interpreter and fork the others from it
+  // once it collected (each then does nothing but say hello): start-up and
+  // collection are paid once. The first worker starts them itself when it cannot
+  // fork (see worker_py/drover_worker/seats.py). Replacements are always started.
+  bool fork_workers = true;
 };
 
 struct WorkLease {

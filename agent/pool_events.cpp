@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <utility>
@@ -80,6 +81,13 @@ void Pool::Impl::on_message(Worker& worker, const WorkerMessage& message) {
   const bool running_state = worker.state == WorkerState::ready || worker.state == WorkerState::busy ||
                              worker.state == WorkerState::stopping;
   if (const auto* hello = std::get_if<HelloMessage>(&message)) {
+    if (worker.process->unborn()) {
+      if (hello->pid <= 0 || hello->pid > std::numeric_limits<pid_t>::max()) {
+        return protocol_failure(worker, "a forked worker sent no valid pid in its hello");
+      }
+      worker.process->adopt(static_cast<pid_t>(hello->pid));
+      log->debug("{}: forked as pid {}", worker.name, hello->pid);
+    }
     if (!expect(worker.state == WorkerState::starting, "hello")) return;
     if (hello->protocol != k_worker_protocol) {
       return protocol_failure(worker, "the worker speaks protocol " + std::to_string(hello->protocol) +
@@ -238,6 +246,19 @@ common::TestResult Pool::Impl::lost_test_result(const Worker& worker, const Exit
 }
 
 void Pool::Impl::on_exit(Worker& worker) {
+  if (worker.process->unborn()) {
+    // Its seat closed without a hello: the first worker did not fork it (it
+    // could not, or died first). Started the usual way unless the pool is ending.
+    worker.process.reset();
+    worker.state = WorkerState::dead;
+    if (failure || interrupted.load() || worker.deliberate || worker.retired) return;
+    log->debug("{}: not forked; starting it", worker.name);
+    if (auto spawned = spawn(worker); !spawned) {
+      log->error("{}: cannot start: {}", worker.name, spawned.error().message);
+      worker.retired = true;
+    }
+    return;
+  }
   const ExitStatus status = *worker.process->exit_status();
   const bool clean = worker.bye;
   std::string what = describe(status);  // for the log line

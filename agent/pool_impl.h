@@ -15,6 +15,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,9 @@ struct Worker {
 
 struct Pool::Impl {
   explicit Impl(PoolOptions pool_options);
+  ~Impl();  // waits for seats still being forked, so those workers can be killed too
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
 
   PoolOptions options;
   std::unique_ptr<ProcessLauncher> launcher;
@@ -92,10 +96,15 @@ struct Pool::Impl {
   std::atomic<bool> interrupted{false};
   WorkSource* source = nullptr;         // set during run()
   std::optional<common::Error> failure;  // ends start()/run() with this error
+  std::optional<SubreaperScope> subreaper;  // while forked workers may still turn up
 
   // pool.cpp
   [[nodiscard]] common::Result<void> spawn(Worker& worker);
+  // Starts `first`, which forks one worker per seat for `others` once it collected.
+  [[nodiscard]] common::Result<void> spawn_forking(Worker& first, std::span<Worker> others);
+  void install(Worker& worker, ChildProcess child);
   [[nodiscard]] LaunchSpec launch_spec(const Worker& worker) const;
+  [[nodiscard]] std::string basetemp(const Worker& worker) const;
   void pump(int timeout_ms);
   void check_timers(Clock::time_point now);
   [[nodiscard]] int wait_ms(Clock::time_point now, Clock::time_point next_source_poll) const;
@@ -107,6 +116,7 @@ struct Pool::Impl {
   void apply_cancellations(const std::vector<TestIndex>& tests);
   [[nodiscard]] common::Error abort_all(common::Error error, bool hand_back);
   [[nodiscard]] bool any_alive() const;
+  [[nodiscard]] bool any_unborn() const;
 
   // pool_events.cpp
   void on_line(Worker& worker, const std::string& line);

@@ -288,14 +288,6 @@ TEST_F(PoolTest, DestructorReapsWorkersThatNeverRan) {
   // TearDown checks that no child is left.
 }
 
-// Alive and not a zombie waiting for a reaper.
-bool process_running(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  const auto close = text.rfind(')');
-  return close != std::string::npos && close + 2 < text.size() && text[close + 2] != 'Z' && text[close + 2] != 'X';
-}
-
 // drover killed with SIGKILL (no destructor runs) while its workers are busy
 // (here: collecting, so they do not notice the closed pipes): they die with it.
 TEST_F(PoolTest, WorkersDieWhenDroverIsKilled) {
@@ -306,31 +298,14 @@ with open(os.path.join(os.path.dirname(__file__), "..", "pids"), "a") as pids:
 time.sleep(60)
 )");
   dir.write("tests/test_x.py", "def test_a():\n    pass\n");
-  const pid_t drover = ::fork();
-  ASSERT_GE(drover, 0);
-  if (drover == 0) {
-    Pool pool(testing::options_for(dir, 2));
+  const auto pids = testing::kill_drover_once_listed(dir, "pids", 2, [&] {
+    auto options = testing::options_for(dir, 2);
+    options.fork_workers = false;  // both collect (and sleep) at once
+    Pool pool(options);
     (void)pool.start();
-    ::_exit(0);
-  }
-  std::vector<pid_t> pids;
-  for (int attempt = 0; attempt < 200 && pids.size() < 2; ++attempt) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    pids.clear();
-    std::istringstream in(dir.read("pids"));
-    for (pid_t pid; in >> pid;) pids.push_back(pid);
-  }
-  ::kill(drover, SIGKILL);
-  int status = 0;
-  ASSERT_EQ(::waitpid(drover, &status, 0), drover);
+  });
   ASSERT_EQ(pids.size(), 2u);
-  for (pid_t pid : pids) {
-    for (int attempt = 0; attempt < 100 && process_running(pid); ++attempt) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    EXPECT_FALSE(process_running(pid)) << "worker " << pid << " outlived drover";
-    if (process_running(pid)) ::kill(pid, SIGKILL);
-  }
+  for (pid_t pid : pids) EXPECT_TRUE(testing::ends_soon(pid)) << "worker " << pid << " outlived drover";
 }
 
 }  // namespace

@@ -2,16 +2,21 @@
 // WorkSource that behaves like a small scheduler and records everything.
 #pragma once
 
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
+#include <chrono>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -114,6 +119,47 @@ class RecordingSource : public WorkSource {
     return out;
   }
 };
+
+// Alive and not a zombie waiting for a reaper.
+inline bool process_running(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');
+  return close != std::string::npos && close + 2 < text.size() && text[close + 2] != 'Z' && text[close + 2] != 'X';
+}
+
+// True when `pid` ends within 5 s; kills it otherwise.
+inline bool ends_soon(pid_t pid) {
+  for (int attempt = 0; attempt < 100 && process_running(pid); ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!process_running(pid)) return true;
+  ::kill(pid, SIGKILL);
+  return false;
+}
+
+// Runs `drover` in a forked child, waits (up to 10 s) until `dir`'s file `name` lists
+// `count` pids, kills the child with SIGKILL (no destructor runs) and returns the pids.
+inline std::vector<pid_t> kill_drover_once_listed(const ScratchDir& dir, const std::string& name, std::size_t count,
+                                                  const std::function<void()>& drover) {
+  const pid_t child = ::fork();
+  if (child < 0) return {};
+  if (child == 0) {
+    drover();
+    ::_exit(0);
+  }
+  std::vector<pid_t> pids;
+  for (int attempt = 0; attempt < 200 && pids.size() < count; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    pids.clear();
+    std::istringstream in(dir.read(name));
+    for (pid_t pid; in >> pid;) pids.push_back(pid);
+  }
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return pids;
+}
 
 // True when this process has no child left, reaped or not.
 inline bool no_children() {

@@ -9,9 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <mutex>
 #include <string_view>
 #include <vector>
 
@@ -60,14 +62,16 @@ struct ChildArgs {
   char* const* envp;
   const char* cwd;
   int stdin_fd, output_fd, command_fd, message_fd, error_fd;
+  const int* extra_fds;  // placed at k_child_first_extra_fd + i; all >= that + count
+  int extra_count;
 };
 
 // Everything the child does between clone and exec: async-signal-safe calls
 // only, and no writes to memory it shares with the parent besides errno (see
 // spawn_child()).
-[[noreturn]] void child_main(pid_t parent, const char* program, char* const* argv, char* const* envp,
-                             const char* cwd, int stdin_fd, int output_fd, int command_fd,
-                             int message_fd, int error_fd) {
+[[noreturn]] void child_main(const ChildArgs& a) {
+  const pid_t parent = a.parent;
+  const int error_fd = a.error_fd;
   ::setpgid(0, 0);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
@@ -79,31 +83,30 @@ struct ChildArgs {
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   int error = 0;
-  if (::dup2(stdin_fd, 0) < 0 || ::dup2(output_fd, 1) < 0 || ::dup2(output_fd, 2) < 0 ||
-      ::dup2(command_fd, k_child_command_fd) < 0 || ::dup2(message_fd, k_child_message_fd) < 0) {
+  if (::dup2(a.stdin_fd, 0) < 0 || ::dup2(a.output_fd, 1) < 0 || ::dup2(a.output_fd, 2) < 0 ||
+      ::dup2(a.command_fd, k_child_command_fd) < 0 || ::dup2(a.message_fd, k_child_message_fd) < 0) {
     error = errno;
+  }
+  for (int i = 0; error == 0 && i < a.extra_count; ++i) {
+    if (::dup2(a.extra_fds[i], k_child_first_extra_fd + i) < 0) error = errno;
   }
   // Only the layout above crosses exec; the error pipe is close-on-exec and
   // above the layout, so it survives until exec.
   if (error == 0) {
-    ::syscall(SYS_close_range, static_cast<unsigned>(k_child_message_fd + 1),
+    ::syscall(SYS_close_range, static_cast<unsigned>(k_child_first_extra_fd + a.extra_count),
               static_cast<unsigned>(error_fd - 1), 0U);
     ::syscall(SYS_close_range, static_cast<unsigned>(error_fd + 1), UINT_MAX, 0U);
   }
-  if (error == 0 && cwd[0] != '\0' && ::chdir(cwd) != 0) error = errno;
+  if (error == 0 && a.cwd[0] != '\0' && ::chdir(a.cwd) != 0) error = errno;
   if (error == 0) {
-    ::execve(program, argv, envp);
+    ::execve(a.program, a.argv, a.envp);
     error = errno;
   }
   [[maybe_unused]] auto written = ::write(error_fd, &error, sizeof error);
   ::_exit(127);
 }
 
-int child_entry(void* raw) {
-  const ChildArgs& a = *static_cast<const ChildArgs*>(raw);
-  child_main(a.parent, a.program, a.argv, a.envp, a.cwd, a.stdin_fd, a.output_fd, a.command_fd, a.message_fd,
-             a.error_fd);
-}
+int child_entry(void* raw) { child_main(*static_cast<const ChildArgs*>(raw)); }
 
 // Like posix_spawn: the child shares the parent's memory (CLONE_VM) on a stack of
 // its own, and the parent waits until it called exec or exited (CLONE_VFORK). A
@@ -149,8 +152,21 @@ class RealProcessLauncher final : public ProcessLauncher {
         !error_write.valid() || !stdin_child.valid()) {
       return os_error("fcntl");
     }
+    // Extra descriptors land at k_child_first_extra_fd...; their sources sit above
+    // that range so placing one never overwrites another's source.
+    const int extra_count = static_cast<int>(spec.extra_fds.size());
+    const int extra_base = std::max(10, k_child_first_extra_fd + extra_count);
+    std::vector<UniqueFd> extras;
+    std::vector<int> extra_fds;
+    int highest = 64;
+    for (int fd : spec.extra_fds) {
+      extras.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, extra_base));
+      if (!extras.back().valid()) return os_error("fcntl");
+      extra_fds.push_back(extras.back().get());
+      highest = std::max(highest, extras.back().get() + 1);
+    }
     // The error pipe must be the highest descriptor the child keeps (see child_main).
-    error_write = UniqueFd(::fcntl(error_write.get(), F_DUPFD_CLOEXEC, 64));
+    error_write = UniqueFd(::fcntl(error_write.get(), F_DUPFD_CLOEXEC, highest));
     if (!error_write.valid()) return os_error("fcntl");
 
     std::vector<char*> argv, envp;
@@ -162,7 +178,7 @@ class RealProcessLauncher final : public ProcessLauncher {
 
     ChildArgs args{::getpid(),          program->c_str(),     argv.data(),       envp.data(),
                    cwd.c_str(),         stdin_child.get(),    output_child.get(), command_child.get(),
-                   message_child.get(), error_write.get()};
+                   message_child.get(), error_write.get(), extra_fds.data(), extra_count};
     const pid_t pid = spawn_child(args);
     if (pid < 0) return os_error("clone");
     ::setpgid(pid, pid);  // also done by the child; whoever runs first wins the race
@@ -180,7 +196,7 @@ class RealProcessLauncher final : public ProcessLauncher {
 
     ChildProcess child;
     child.pid = pid;
-    child.exit_fd = UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    child.exit_fd = open_pidfd(pid);
     child.commands = std::move(command_parent);
     child.messages = std::move(message_parent);
     child.output = std::move(output_parent);
@@ -195,6 +211,7 @@ class RealProcessLauncher final : public ProcessLauncher {
   }
 
   std::optional<ExitStatus> try_reap(pid_t pid) override {
+    if (pid <= 0) return std::nullopt;  // waitpid would take any child
     int status = 0;
     pid_t got;
     do {
@@ -212,6 +229,44 @@ class RealProcessLauncher final : public ProcessLauncher {
 };
 
 }  // namespace
+
+UniqueFd open_pidfd(pid_t pid) { return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))); }
+
+common::Result<Seat> make_seat() {
+  const auto os_error = [](const char* what) {
+    return common::fail(ErrorCode::worker, std::string("cannot prepare a worker: ") + what + ": " + errno_text(errno));
+  };
+  int command[2], message[2], output[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, command) != 0) return os_error("socketpair");
+  Seat seat;
+  seat.parent.commands = UniqueFd(command[0]);
+  seat.command = UniqueFd(command[1]);
+  if (::pipe2(message, O_CLOEXEC) != 0) return os_error("pipe");
+  seat.parent.messages = UniqueFd(message[0]);
+  seat.message = UniqueFd(message[1]);
+  if (::pipe2(output, O_CLOEXEC) != 0) return os_error("pipe");
+  seat.parent.output = UniqueFd(output[0]);
+  seat.output = UniqueFd(output[1]);
+  set_nonblocking(seat.parent.commands.get());
+  set_nonblocking(seat.parent.messages.get());
+  set_nonblocking(seat.parent.output.get());
+  return seat;
+}
+
+namespace {
+std::mutex g_subreaper_mutex;
+int g_subreaper_count = 0;
+}  // namespace
+
+SubreaperScope::SubreaperScope() {
+  const std::lock_guard lock(g_subreaper_mutex);
+  if (g_subreaper_count++ == 0) ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+SubreaperScope::~SubreaperScope() {
+  const std::lock_guard lock(g_subreaper_mutex);
+  if (--g_subreaper_count == 0) ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
 
 void UniqueFd::reset(int fd) {
   if (m_fd >= 0) ::close(m_fd);

@@ -29,6 +29,7 @@ namespace drover::agent {
 
 inline constexpr int k_child_command_fd = 3;  // the worker's --in-fd
 inline constexpr int k_child_message_fd = 4;  // the worker's --out-fd
+inline constexpr int k_child_first_extra_fd = 5;  // LaunchSpec::extra_fds from here on
 
 class UniqueFd {
  public:
@@ -55,9 +56,13 @@ struct LaunchSpec {
   std::vector<std::string> argv;  // argv[0] without a '/' is looked up in PATH
   std::vector<std::string> env;   // the complete environment, "KEY=value"
   std::filesystem::path cwd;      // empty: inherit
+  // Descriptors the child inherits at k_child_first_extra_fd, +1, ... in this order
+  // (the launcher duplicates them; the caller keeps and closes its own).
+  std::vector<int> extra_fds;
 };
 
-// The parent's side of a started child.
+// The parent's side of a started child. pid -1: a seat (make_seat()) whose
+// process has not said who it is yet.
 struct ChildProcess {
   pid_t pid = -1;
   UniqueFd exit_fd;   // pidfd: readable once the child exited; invalid when unsupported
@@ -83,6 +88,31 @@ class ProcessLauncher {
 
 // clone/exec on Linux (posix_spawn-style: the child shares memory until exec).
 [[nodiscard]] std::unique_ptr<ProcessLauncher> make_process_launcher();
+
+// A seat: the channels of a worker that another worker will fork (see Pool,
+// "forked workers"). `parent` has the usual non-blocking parent-side ends and pid
+// -1; the child-side ends (command socket, message pipe write end, stdout+stderr
+// pipe write end) go to the forking worker as LaunchSpec::extra_fds.
+struct Seat {
+  ChildProcess parent;
+  UniqueFd command, message, output;
+};
+[[nodiscard]] common::Result<Seat> make_seat();
+
+// A pidfd for `pid` (invalid when the kernel has none).
+[[nodiscard]] UniqueFd open_pidfd(pid_t pid);
+
+// While one of these lives, this process is a child subreaper
+// (PR_SET_CHILD_SUBREAPER): orphaned descendants become its children, which is
+// how a worker forked by another worker becomes drover's own child. Counted, so
+// pools starting at once in several threads share it.
+class SubreaperScope {
+ public:
+  SubreaperScope();
+  ~SubreaperScope();
+  SubreaperScope(const SubreaperScope&) = delete;
+  SubreaperScope& operator=(const SubreaperScope&) = delete;
+};
 
 // The current environment with `key` set to `value` (replacing any old value).
 [[nodiscard]] std::vector<std::string> environment_with(const std::string& key, const std::string& value);

@@ -76,7 +76,7 @@ WorkerProcess::WorkerProcess(ProcessLauncher& launcher, ChildProcess child)
     : m_launcher(launcher), m_child(std::move(child)) {}
 
 WorkerProcess::~WorkerProcess() {
-  if (m_exit) return;
+  if (m_exit || unborn()) return;
   m_launcher.signal_group(m_child.pid, SIGKILL);
   // SIGKILL cannot be ignored; the wait is bounded only against a child stuck
   // in the kernel, which then stays a zombie rather than hanging drover.
@@ -102,12 +102,18 @@ std::size_t WorkerProcess::add_poll_fds(std::vector<pollfd>& fds) const {
   return 4;
 }
 
+void WorkerProcess::adopt(pid_t pid) {
+  m_child.pid = pid;
+  m_child.exit_fd = open_pidfd(pid);
+}
+
 void WorkerProcess::handle_events(std::span<const pollfd> fds, std::vector<std::string>& lines) {
   if (fds.size() < 4) return;
   if (fds[0].fd >= 0 && fds[0].revents != 0) read_messages(lines);
   if (fds[1].fd >= 0 && fds[1].revents != 0) read_output();
   if (fds[3].fd >= 0 && fds[3].revents != 0) flush_commands();
   if (fds[2].fd >= 0 && fds[2].revents != 0) reap(lines);
+  if (unborn() && !m_exit && !m_child.messages.valid()) reap(lines);
 }
 
 void WorkerProcess::check_exit(std::vector<std::string>& lines) {
@@ -115,6 +121,16 @@ void WorkerProcess::check_exit(std::vector<std::string>& lines) {
 }
 
 void WorkerProcess::reap(std::vector<std::string>& lines) {
+  if (unborn()) {
+    // Lines just read may carry the hello that gives this seat its pid: the pool
+    // handles them first and polls again.
+    if (m_child.messages.valid() || !lines.empty()) return;
+    m_exit = ExitStatus{};
+    read_output();
+    m_child.commands.reset();
+    m_command_buffer.clear();
+    return;
+  }
   auto status = m_launcher.try_reap(m_child.pid);
   if (!status) return;
   m_exit = status;
@@ -133,7 +149,7 @@ void WorkerProcess::send(std::string line) {
 }
 
 void WorkerProcess::signal(int sig) {
-  if (!m_exit) m_launcher.signal_group(m_child.pid, sig);
+  if (!m_exit && !unborn()) m_launcher.signal_group(m_child.pid, sig);
 }
 
 void WorkerProcess::read_messages(std::vector<std::string>& lines) {

@@ -50,6 +50,12 @@ class WorkerProcess {
   WorkerProcess& operator=(const WorkerProcess&) = delete;
 
   [[nodiscard]] pid_t pid() const { return m_child.pid; }
+  // A seat whose forked process has not said hello: no pid to signal or reap yet.
+  // If the seat's message pipe closes first, the process counts as exited (status
+  // 0) without ever having been born; the pool then starts one itself.
+  [[nodiscard]] bool unborn() const { return m_child.pid <= 0; }
+  // The pid from the seat's hello (the process is drover's child by then).
+  void adopt(pid_t pid);
 
   // Appends the descriptors to watch; handle_events() takes back the same span.
   [[nodiscard]] std::size_t add_poll_fds(std::vector<pollfd>& fds) const;
@@ -59,7 +65,8 @@ class WorkerProcess {
   void handle_events(std::span<const pollfd> fds, std::vector<std::string>& lines);
   // Without a pidfd the exit is noticed by polling: the loop calls this often.
   void check_exit(std::vector<std::string>& lines);
-  [[nodiscard]] bool has_exit_fd() const { return m_child.exit_fd.valid(); }
+  // False when exits must be noticed by polling check_exit() (no pidfd).
+  [[nodiscard]] bool has_exit_fd() const { return unborn() || m_child.exit_fd.valid(); }
 
   // Queues one command line ("...\n"); dropped once the process is gone.
   void send(std::string line);

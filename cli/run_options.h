@@ -53,6 +53,7 @@ struct RunFlags {
   int quiet = 0;
   std::string max_worker_restart;
   std::string capture_limit;
+  std::string worker_start;
   bool continue_on_collection_errors = false;
   std::string shard;
   std::string total_shards;
@@ -81,6 +82,7 @@ struct RunOptions {
   int verbosity = 0;               // -1 quiet, 0 normal, 1+ verbose
   int max_worker_restart = -1;
   std::size_t capture_limit = 1 << 20;
+  bool fork_workers = true;        // --worker-start fork (default) or exec
   bool continue_on_collection_errors = false;
   std::optional<ShardSpec> shard;
   common::GroupBy group_by = common::GroupBy::file;

@@ -14,7 +14,7 @@ TEST(Config, ParsesEveryKey) {
   auto config = parse_config(
       "python: /usr/bin/python3\nworkers: auto\ntimeout: 30\nmax_worker_restart: 2\nmaxfail: 3\n"
       "junitxml: out.xml\ndurations: d.json\ngroup_by: class\ncapture_limit: 4096\n"
-      "continue_on_collection_errors: true\npytest_args: [-p, no:randomly]\n",
+      "continue_on_collection_errors: true\nworker_start: exec\npytest_args: [-p, no:randomly]\n",
       "drover.yaml");
   ASSERT_TRUE(config.has_value()) << config.error().message;
   EXPECT_EQ(*config->python, "/usr/bin/python3");
@@ -25,6 +25,7 @@ TEST(Config, ParsesEveryKey) {
   EXPECT_EQ(*config->group_by, "class");
   EXPECT_EQ(*config->capture_limit, 4096);
   EXPECT_TRUE(*config->continue_on_collection_errors);
+  EXPECT_EQ(*config->worker_start, "exec");
   EXPECT_EQ(config->pytest_args, (std::vector<std::string>{"-p", "no:randomly"}));
 }
 
@@ -43,6 +44,7 @@ TEST(Config, RejectsUnknownKeysAndWrongTypesInOneLine) {
       {"pytest_args: -x\n", "drover.yaml: 'pytest_args' must be a list of strings"},
       {"- a\n- b\n", "drover.yaml: expected a mapping of settings"},
       {"python: [a]\n", "drover.yaml: 'python' must be a single value"},
+      {"worker_start: spawn\n", "drover.yaml: 'worker_start' must be fork or exec"},
   };
   for (const auto& [text, message] : cases) {
     auto config = parse_config(text, "drover.yaml");

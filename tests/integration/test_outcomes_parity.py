@@ -39,6 +39,15 @@ def test_same_tests_same_outcomes(full):
     assert not diff, f"per-test outcomes differ from plain pytest:\n{diff}\n{full.drover.describe()}"
 
 
+def test_same_outcomes_with_workers_started_anew(drover, module_dir):
+    # `full` forks the second worker from the first after collection (the default).
+    runs = Runs(module_dir / "exec", drover_args=("-n", "2", "--worker-start", "exec"))
+    expected, actual = runs.junits()
+    diff = h.multiset_diff(expected.outcome_multiset(), actual.outcome_multiset())
+    assert not diff, f"per-test outcomes differ from plain pytest:\n{diff}\n{runs.drover.describe()}"
+    assert runs.drover.rc == runs.pytest.rc == 1
+
+
 def test_exit_code_matches_pytest(full):
     assert full.pytest.rc == 1
     assert full.drover.rc == full.pytest.rc, full.drover.describe()

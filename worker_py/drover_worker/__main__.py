@@ -9,12 +9,12 @@ import gc
 import os
 import sys
 
-from . import FEATURES, PROTOCOL_VERSION, gc_tuning
+from . import FEATURES, PROTOCOL_VERSION, gc_tuning, seats
 from .wire import Reader, Writer
 
 USAGE = (
     "usage: python -m drover_worker --in-fd R --out-fd W [--basetemp DIR] [--timeout SEC]"
-    " [--capture-limit BYTES] -- PYTEST ARGS..."
+    " [--capture-limit BYTES] [--seat CMD,MSG,OUT,BASETEMP ...] -- PYTEST ARGS..."
 )
 EXIT_FATAL = 3
 
@@ -25,8 +25,15 @@ class UsageError(Exception):
 
 def parse_args(argv):
     """Returns (options dict, pytest args). Raises UsageError."""
-    options = {"in_fd": None, "out_fd": None, "basetemp": None, "timeout": 0.0, "capture_limit": 1 << 20}
-    converters = {"in_fd": _fd, "out_fd": _fd, "basetemp": str, "timeout": _seconds, "capture_limit": _bytes}
+    options = {"in_fd": None, "out_fd": None, "basetemp": None, "timeout": 0.0, "capture_limit": 1 << 20, "seat": []}
+    converters = {
+        "in_fd": _fd,
+        "out_fd": _fd,
+        "basetemp": str,
+        "timeout": _seconds,
+        "capture_limit": _bytes,
+        "seat": seats.parse,
+    }
     position = 0
     while position < len(argv):
         arg = argv[position]
@@ -43,7 +50,10 @@ def parse_args(argv):
             value = argv[position]
             position += 1
         try:
-            options[key] = converters[key](value)
+            if key == "seat":  # repeatable
+                options[key].append(converters[key](value))
+            else:
+                options[key] = converters[key](value)
         except ValueError:
             raise UsageError("bad value for %s: %r" % (name, value)) from None
     if options["in_fd"] is None or options["out_fd"] is None:
@@ -105,6 +115,13 @@ def main(argv):
         os.set_inheritable(in_fd, False)
     except OSError as error:
         return _fail("bad --in-fd/--out-fd: %s" % error.strerror, writer)
+    try:
+        for seat in options["seat"]:
+            for fd in seat.fds():
+                os.set_inheritable(fd, False)
+        output = os.fstat(1)  # forked workers swap every descriptor of this pipe for their own
+    except OSError as error:
+        return _fail("bad --seat or stdout: %s" % error.strerror, writer)
 
     saved_gc = gc_tuning.relax()
     try:
@@ -114,16 +131,15 @@ def main(argv):
 
     from .plugin import WorkerPlugin
 
-    writer.send(
-        {
-            "type": "hello",
-            "protocol": PROTOCOL_VERSION,
-            "pid": os.getpid(),
-            "python": "%d.%d.%d" % sys.version_info[:3],
-            "pytest": pytest.__version__,
-            "features": list(FEATURES),
-        }
-    )
+    hello = {
+        "type": "hello",
+        "protocol": PROTOCOL_VERSION,
+        "pid": os.getpid(),
+        "python": "%d.%d.%d" % sys.version_info[:3],
+        "pytest": pytest.__version__,
+        "features": list(FEATURES),
+    }
+    writer.send(hello)
     writer.flush()
 
     # Behave like the `pytest` command, not `python -m pytest`: `-m` put the working
@@ -139,8 +155,13 @@ def main(argv):
         capture_limit=options["capture_limit"],
         stderr=_original_stderr(),
         gc_threshold=saved_gc,
+        seats=options["seat"],
+        hello=hello,
+        output_id=(output.st_dev, output.st_ino),
     )
     status = int(pytest.main(pytest_args, plugins=[plugin]))
+    writer = plugin.writer  # a forked worker has its own
+
 
     if plugin.fatal is not None and not plugin.shutdown:
         writer.flush()

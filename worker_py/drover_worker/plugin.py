@@ -11,6 +11,7 @@ pytest would tear them down.
 """
 
 import faulthandler
+import gc
 import hashlib
 import io
 import os
@@ -19,8 +20,8 @@ from collections import deque
 
 import pytest
 
-from . import gc_tuning
-from .wire import ProtocolError, check_indices
+from . import gc_tuning, seats
+from .wire import ProtocolError, Reader, Writer, check_indices
 
 _STATUSES = frozenset(("passed", "failed", "skipped", "xfailed", "xpassed", "error", ""))
 _PHASES = frozenset(("setup", "call", "teardown"))
@@ -33,11 +34,25 @@ _QUIET = (
 
 class WorkerPlugin:
     def __init__(
-        self, reader, writer, basetemp=None, timeout=0.0, capture_limit=1 << 20, stderr=None, gc_threshold=None
+        self,
+        reader,
+        writer,
+        basetemp=None,
+        timeout=0.0,
+        capture_limit=1 << 20,
+        stderr=None,
+        gc_threshold=None,
+        seats=(),
+        hello=None,
+        output_id=None,
     ):
         self._reader = reader
         self._writer = writer
         self._basetemp = basetemp
+        self._user_basetemp = None  # the user's --basetemp, parent of each worker's own
+        self._seats = list(seats)  # workers to fork once collected (seats.py)
+        self._hello = hello  # what a forked worker says first, with its own pid
+        self._output_id = output_id
         self._timeout = timeout
         self._capture_limit = capture_limit
         self._stderr = stderr  # the worker's original stderr, for faulthandler dumps
@@ -55,23 +70,18 @@ class WorkerPlugin:
         self.fatal = None  # message of a `fatal` we sent
         self.agent_gone = False  # the agent closed a pipe: nothing more to say
 
+    @property
+    def writer(self):
+        return self._writer
+
     # -- configuration -------------------------------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_cmdline_main(self, config):
         self.config = config
         option = config.option
-        if self._basetemp:
-            # pytest empties its basetemp at start: workers sharing one would delete each
-            # other's files. A user's --basetemp gets a per-worker subdirectory, as in xdist.
-            user = getattr(option, "basetemp", None)
-            name = os.path.basename(os.path.normpath(self._basetemp))
-            option.basetemp = os.path.join(user, name) if user else self._basetemp
-            if user:
-                try:  # pytest creates only the last level (xdist's controller makes `user`)
-                    os.makedirs(user, exist_ok=True)
-                except OSError:
-                    pass  # pytest reports the problem when it needs the directory
+        self._user_basetemp = getattr(option, "basetemp", None)
+        self._set_basetemp(self._basetemp)
         # drover stops on failures itself; a worker-side -x/--maxfail must not end the loop.
         option.maxfail = 0
         # pytest-xdist: `-n` in the user's addopts must not make this worker a controller.
@@ -84,6 +94,20 @@ class WorkerPlugin:
                 option.distload = False
             if hasattr(option, "looponfail"):
                 option.looponfail = False
+
+    def _set_basetemp(self, basetemp):
+        if not basetemp:
+            return
+        # pytest empties its basetemp at start: workers sharing one would delete each
+        # other's files. A user's --basetemp gets a per-worker subdirectory, as in xdist.
+        user = self._user_basetemp
+        name = os.path.basename(os.path.normpath(basetemp))
+        self.config.option.basetemp = os.path.join(user, name) if user else basetemp
+        if user:
+            try:  # pytest creates only the last level (xdist's controller makes `user`)
+                os.makedirs(user, exist_ok=True)
+            except OSError:
+                pass  # pytest reports the problem when it needs the directory
 
     # -- collection ----------------------------------------------------------------------
 
@@ -111,7 +135,7 @@ class WorkerPlugin:
         rootpath = getattr(self.config, "rootpath", None)  # pytest < 6.1 has only rootdir
         return str(rootpath if rootpath is not None else self.config.rootdir)
 
-    def _send_collected(self, session):
+    def _collected_message(self, session):
         items = []
         for item in session.items:
             try:
@@ -133,25 +157,53 @@ class WorkerPlugin:
                 }
             )
         digest = hashlib.sha256("\n".join(item.nodeid for item in session.items).encode("utf-8"))
-        self._writer.send(
-            {
-                "type": "collected",
-                "rootdir": self._rootdir(),
-                "hash": digest.hexdigest(),
-                "items": items,
-                "errors": self._errors,
-                "skips": self._skips,
-                "deselected": self._deselected,
-            }
-        )
+        return {
+            "type": "collected",
+            "rootdir": self._rootdir(),
+            "hash": digest.hexdigest(),
+            "items": items,
+            "errors": self._errors,
+            "skips": self._skips,
+            "deselected": self._deselected,
+        }
+
+    def _fork_seats(self):
+        """Forks the other workers (seats.py); in a forked one, takes its seat."""
+        pending, self._seats = self._seats, []
+        reason = seats.cannot_fork(self.config, pending)
+        if reason is not None:
+            seats.close(pending)  # the agent starts them itself
+            if self._stderr is not None:
+                self._stderr.write("drover_worker: not forking workers: %s\n" % reason)
+                self._stderr.flush()
+            return
         self._writer.flush()
-        self.collected = True
+        # Objects built so far live as long as the session: the collector never scans
+        # them again, and never writes to their pages, which stay shared with the forks.
+        gc.freeze()
+        seat = seats.fork(pending)
+        if seat is None:
+            return
+        old_fds = (self._reader.fd, self._writer.fd)
+        self._reader = Reader(seat.command_fd)
+        self._writer = Writer(seat.message_fd)
+        self._writer.send(dict(self._hello, pid=os.getpid()))
+        self._writer.flush()
+        seats.settle(seat, self.config, self._output_id, old_fds)
+        if seat.basetemp:
+            self._set_basetemp(seat.basetemp)
+            seats.set_basetemp(self.config, self.config.option.basetemp)
 
     # -- the run loop --------------------------------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):
-        self._send_collected(session)
+        collected = self._collected_message(session)
+        if self._seats:
+            self._fork_seats()
+        self._writer.send(collected)
+        self._writer.flush()
+        self.collected = True
         gc_tuning.restore(self._gc_threshold)
         muted = _mute_progress(self.config)
         try:

@@ -30,6 +30,10 @@ class Writer:
         self._parts = []
         self.broken = False
 
+    @property
+    def fd(self):
+        return self._fd
+
     def send(self, message):
         self._parts.append(_encode(message))
 
@@ -68,6 +72,10 @@ class Reader:
         # poll, not select: select cannot watch descriptors numbered 1024 and above.
         self._poll = select.poll()
         self._poll.register(fd, select.POLLIN)
+
+    @property
+    def fd(self):
+        return self._fd
 
     def read(self, block):
         """Returns the complete commands available now (waiting for one if `block`).

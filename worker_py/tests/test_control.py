@@ -249,6 +249,9 @@ def test_missing_pytest_is_fatal(tmp_path):
         (["--timeout", "soon"], "bad value for --timeout: 'soon'"),
         (["--timeout=-1"], "bad value for --timeout: '-1'"),
         (["--frobnicate"], "unknown option '--frobnicate'"),
+        (["--seat", "5,6"], "bad value for --seat: '5,6'"),
+        (["--seat", "5,5,6,"], "bad value for --seat: '5,5,6,'"),
+        (["--seat", "1,6,7,/tmp/x"], "bad value for --seat: '1,6,7,/tmp/x'"),
     ],
 )
 def test_bad_worker_command_line_is_fatal(tmp_path, worker_args, error):
