@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "agent/pool_impl.h"
@@ -69,6 +70,13 @@ Pool::Impl::~Impl() {
       if (worker.process && !worker.process->unborn()) worker.process->signal(SIGKILL);
     }
     pump(100);
+  }
+  // A first worker killed mid-fork leaves its intermediate process (and maybe the new
+  // worker) orphaned below drover, which was a subreaper then: reap those too.
+  const bool forked = options.fork_workers && workers.size() > 1;
+  workers.clear();  // kills and reaps every worker
+  for (int attempt = 0; forked && attempt < 50 && reap_strays() > 0; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 

@@ -54,10 +54,10 @@ struct PoolOptions {
   // at once, not when work turns up: a farm agent's next run finds warm workers.
   bool keep_warm = false;
   // Start only the first worker as a new interpreter and fork the others from it
-  // once it collected (each then does nothing but say hello): start-up and
-  // collection are paid once. The first worker starts them itself when it cannot
-  // fork (see worker_py/drover_worker/seats.py). Replacements are always started.
-  bool fork_workers = true;
+  // once it collected: start-up and collection are paid once, and the heap is
+  // shared. drover starts the others itself when the first cannot fork (see
+  // worker_py/drover_worker/seats.py). Replacements are always started anew.
+  bool fork_workers = false;
 };
 
 struct WorkLease {

@@ -137,9 +137,7 @@ def pytest_collection_modifyitems(config, items):
     del items[-1]
 )");
   dir.write("tests/test_x.py", "def test_a():\n    pass\n\ndef test_b():\n    pass\n");
-  auto options = testing::options_for(dir, 2);
-  options.fork_workers = false;  // forked workers share one collection
-  Pool pool(options);
+  Pool pool(testing::options_for(dir, 2));
   auto started = pool.start();
   common::Error error;
   if (started) {

@@ -27,6 +27,12 @@ class WaitingSource : public RecordingSource {
   bool exhausted() override { return queue.empty() && !results.empty(); }
 };
 
+PoolOptions forking(const ScratchDir& dir) {
+  auto options = testing::options_for(dir, 2);
+  options.fork_workers = true;
+  return options;
+}
+
 // In the tests: whether this process is a fork of the first worker, and the pid of
 // the other worker (drover's other child).
 const char* const k_helpers = R"(
@@ -65,7 +71,7 @@ def test_crash():
         out.write("%d %d" % (forked(), sibling()))
     os.kill(os.getpid(), 9)
 )");
-  Pool pool(testing::options_for(dir, 2));
+  Pool pool(forking(dir));
   ASSERT_TRUE(pool.start().has_value());
   WaitingSource source;
   source.add({0});
@@ -97,7 +103,7 @@ def test_n(n):
         os._exit(7)
     time.sleep(0.3)
 )");
-  Pool pool(testing::options_for(dir, 2));
+  Pool pool(forking(dir));
   ASSERT_TRUE(pool.start().has_value());
   RecordingSource source;
   source.add_each(8);
@@ -125,7 +131,7 @@ def test_wait():
     time.sleep(60)
 )");
   const auto pids = testing::kill_drover_once_listed(dir, "pids", 2, [&] {
-    Pool pool(testing::options_for(dir, 2));
+    Pool pool(forking(dir));
     if (!pool.start()) return;
     WaitingSource source;
     source.add({0});
@@ -134,6 +140,16 @@ def test_wait():
   ASSERT_EQ(pids.size(), 2u);
   ASSERT_TRUE(pids[0] > 0 && pids[1] > 0);
   for (pid_t pid : pids) EXPECT_TRUE(testing::ends_soon(pid)) << "worker " << pid << " outlived drover";
+}
+
+// Destroyed right after start(): the forked worker may not have said hello yet.
+TEST_F(PoolForkTest, DestructorReapsWorkersStillBeingForked) {
+  dir.write("tests/test_x.py", "def test_a():\n    pass\n");
+  for (int round = 0; round < 3; ++round) {
+    Pool pool(forking(dir));
+    ASSERT_TRUE(pool.start().has_value());
+  }
+  // TearDown checks that no child is left.
 }
 
 }  // namespace

@@ -299,9 +299,7 @@ time.sleep(60)
 )");
   dir.write("tests/test_x.py", "def test_a():\n    pass\n");
   const auto pids = testing::kill_drover_once_listed(dir, "pids", 2, [&] {
-    auto options = testing::options_for(dir, 2);
-    options.fork_workers = false;  // both collect (and sleep) at once
-    Pool pool(options);
+    Pool pool(testing::options_for(dir, 2));
     (void)pool.start();
   });
   ASSERT_EQ(pids.size(), 2u);

@@ -13,7 +13,9 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <fstream>
 #include <mutex>
+#include <set>
 #include <string_view>
 #include <vector>
 
@@ -25,6 +27,9 @@ namespace {
 using common::ErrorCode;
 
 std::string errno_text(int error) { return std::strerror(error); }
+
+std::mutex g_children_mutex;
+std::set<pid_t> g_children;  // registered workers, until reaped (register_child)
 
 // A descriptor above the range the child's layout uses, close-on-exec, so the
 // child's dup2() calls can never clobber a source descriptor.
@@ -194,6 +199,7 @@ class RealProcessLauncher final : public ProcessLauncher {
       return common::fail(ErrorCode::worker, spec.argv[0] + ": " + errno_text(child_errno));
     }
 
+    register_child(pid);
     ChildProcess child;
     child.pid = pid;
     child.exit_fd = open_pidfd(pid);
@@ -218,6 +224,10 @@ class RealProcessLauncher final : public ProcessLauncher {
       got = ::waitpid(pid, &status, WNOHANG);
     } while (got < 0 && errno == EINTR);
     if (got != pid) return std::nullopt;
+    {
+      const std::lock_guard lock(g_children_mutex);
+      g_children.erase(pid);
+    }
     if (WIFSIGNALED(status)) return ExitStatus{true, WTERMSIG(status)};
     return ExitStatus{false, WEXITSTATUS(status)};
   }
@@ -257,6 +267,28 @@ namespace {
 std::mutex g_subreaper_mutex;
 int g_subreaper_count = 0;
 }  // namespace
+
+void register_child(pid_t pid) {
+  const std::lock_guard lock(g_children_mutex);
+  g_children.insert(pid);
+}
+
+int reap_strays() {
+  std::vector<pid_t> strays;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream children(task.path() / "children");
+    for (pid_t pid; children >> pid;) strays.push_back(pid);
+  }
+  int running = 0;
+  const std::lock_guard lock(g_children_mutex);
+  for (pid_t pid : strays) {
+    if (g_children.contains(pid)) continue;
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == 0) ++running;
+  }
+  return running;
+}
 
 SubreaperScope::SubreaperScope() {
   const std::lock_guard lock(g_subreaper_mutex);

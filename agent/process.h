@@ -102,6 +102,15 @@ struct Seat {
 // A pidfd for `pid` (invalid when the kernel has none).
 [[nodiscard]] UniqueFd open_pidfd(pid_t pid);
 
+// Workers are registered from launch (or adoption, for forked ones) until reaped,
+// process-wide, so that reap_strays() leaves every pool's workers to their pool.
+void register_child(pid_t pid);
+// Reaps, without blocking, exited children of this process that are no registered
+// worker: processes orphaned below drover while it was a subreaper (a forking
+// worker killed mid-fork leaves its intermediate process so). Returns how many
+// such children are still running.
+int reap_strays();
+
 // While one of these lives, this process is a child subreaper
 // (PR_SET_CHILD_SUBREAPER): orphaned descendants become its children, which is
 // how a worker forked by another worker becomes drover's own child. Counted, so

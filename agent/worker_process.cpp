@@ -103,6 +103,7 @@ std::size_t WorkerProcess::add_poll_fds(std::vector<pollfd>& fds) const {
 }
 
 void WorkerProcess::adopt(pid_t pid) {
+  register_child(pid);
   m_child.pid = pid;
   m_child.exit_fd = open_pidfd(pid);
 }

@@ -82,7 +82,7 @@ struct RunOptions {
   int verbosity = 0;               // -1 quiet, 0 normal, 1+ verbose
   int max_worker_restart = -1;
   std::size_t capture_limit = 1 << 20;
-  bool fork_workers = true;        // --worker-start fork (default) or exec
+  bool fork_workers = false;       // --worker-start fork, or exec (the default)
   bool continue_on_collection_errors = false;
   std::optional<ShardSpec> shard;
   common::GroupBy group_by = common::GroupBy::file;

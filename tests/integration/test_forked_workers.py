@@ -1,5 +1,5 @@
-"""Workers forked from the first one after it collected (the default, --worker-start fork)
-behave like workers started anew: each is drover's own child in its own process group,
+"""Workers forked from the first one after it collected (--worker-start fork) behave like
+workers started anew (the default): each is drover's own child in its own process group,
 with its own captured output and its own basetemp; a Python thread running at collection
 time makes drover start every worker anew instead."""
 from __future__ import annotations
@@ -54,7 +54,7 @@ def by_worker(suite: Path) -> dict[int, list[dict]]:
 
 def test_forked_workers_are_drovers_children_with_their_own_output_and_basetemp(drover, tmp_path):
     suite = make_suite(tmp_path / "suite")
-    result = h.run_drover(suite, "-n", "2", timeout=120)
+    result = h.run_drover(suite, "-n", "2", "--worker-start", "fork", timeout=120)
     assert result.rc == 1, result.describe()
     assert h.summary_line(result.stdout).startswith("1 failed, 11 passed"), result.describe()
     # The failure shows its own test's output, captured at both levels, and no other's.
@@ -81,16 +81,19 @@ def test_forked_workers_are_drovers_children_with_their_own_output_and_basetemp(
 
 def test_user_basetemp_gets_a_directory_per_forked_worker(drover, tmp_path):
     suite = make_suite(tmp_path / "suite")
+    (suite / "drover.yaml").write_text("worker_start: fork\n")
     basetemp = tmp_path / "bt"
     result = h.run_drover(suite, "-n", "2", "--", f"--basetemp={basetemp}", timeout=120)
     assert result.rc == 1, result.describe()
+    workers = by_worker(suite)
+    assert len(workers) == 2 and len({r["collected_in"] for r in records(suite)}) == 1  # forked
     dirs = {str(Path(r["tmp"]).parent) for r in records(suite)}
     assert dirs == {str(basetemp / "gw0"), str(basetemp / "gw1")}, dirs
 
 
-def test_worker_start_exec_starts_every_worker_anew(drover, tmp_path):
+def test_workers_start_anew_by_default(drover, tmp_path):
     suite = make_suite(tmp_path / "suite")
-    result = h.run_drover(suite, "-n", "2", "--worker-start", "exec", timeout=120)
+    result = h.run_drover(suite, "-n", "2", timeout=120)
     assert result.rc == 1, result.describe()
     workers = by_worker(suite)
     assert len(workers) == 2
@@ -101,7 +104,7 @@ def test_thread_running_at_collection_means_workers_start_anew(drover, tmp_path)
     # Forking would drop the thread's work in the copies: drover starts them anew.
     conftest = "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
     suite = make_suite(tmp_path / "suite", conftest)
-    result = h.run_drover(suite, "-n", "2", timeout=120)
+    result = h.run_drover(suite, "-n", "2", "--worker-start", "fork", timeout=120)
     assert result.rc == 1, result.describe()
     assert h.summary_line(result.stdout).startswith("1 failed, 11 passed"), result.describe()
     workers = by_worker(suite)
@@ -115,6 +118,7 @@ def test_thread_running_at_collection_means_workers_start_anew(drover, tmp_path)
     [
         (["--worker-start", "spawn"], None, "--worker-start must be fork or exec, not 'spawn'"),
         ([], "worker_start: vfork\n", "'worker_start' must be fork or exec"),
+        (["--worker-start", "exec"], "worker_start: vfork\n", "'worker_start' must be fork or exec"),
     ],
 )
 def test_bad_worker_start_is_a_usage_error(drover, tmp_path, args, config, message):

@@ -39,9 +39,9 @@ def test_same_tests_same_outcomes(full):
     assert not diff, f"per-test outcomes differ from plain pytest:\n{diff}\n{full.drover.describe()}"
 
 
-def test_same_outcomes_with_workers_started_anew(drover, module_dir):
-    # `full` forks the second worker from the first after collection (the default).
-    runs = Runs(module_dir / "exec", drover_args=("-n", "2", "--worker-start", "exec"))
+def test_same_outcomes_with_forked_workers(drover, module_dir):
+    # `full` starts every worker anew (the default); here the second is forked from the first.
+    runs = Runs(module_dir / "fork", drover_args=("-n", "2", "--worker-start", "fork"))
     expected, actual = runs.junits()
     diff = h.multiset_diff(expected.outcome_multiset(), actual.outcome_multiset())
     assert not diff, f"per-test outcomes differ from plain pytest:\n{diff}\n{runs.drover.describe()}"

@@ -204,6 +204,8 @@ def _guess_out_fd(argv):
 
 if __name__ == "__main__":
     status = main(sys.argv[1:])
+    if seats.forked:
+        seats.exit(status)  # does not return
     # The session is over (`bye` sent). Freezing the heap spares the interpreter's
     # final garbage collections over everything pytest built, which took longer than a
     # hundred trivial tests. Objects are still freed by reference counting (open files
