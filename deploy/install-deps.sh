@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   # build
   cmake g++ make pkg-config git
-  cppzmq-dev libzmq3-dev libmsgpack-cxx-dev libyaml-cpp-dev libcurl4-openssl-dev
+  cppzmq-dev libzmq3-dev libmsgpack-cxx-dev libyaml-cpp-dev
   libspdlog-dev libcli11-dev libpugixml-dev nlohmann-json3-dev libsqlite3-dev libcpp-httplib-dev
   # unit tests
   libgtest-dev libgmock-dev
