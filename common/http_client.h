@@ -1,12 +1,18 @@
 // A small HTTP seam for talking to the coordinator's HTTP API (workspace
-// bundles, JUnit reports, durations). The real implementation uses libcurl;
+// bundles, JUnit reports, durations). The real implementation uses cpp-httplib
+// (http:// and, through OpenSSL, https:// with the system's CA certificates);
 // tests and callers that need no network can substitute their own HttpClient.
 //
 // Every request carries `Authorization: Bearer TOKEN` when a token is set,
 // and is bounded by a connect timeout and a total timeout, so a dead server
-// never hangs the CLI. A transport failure (refused, timed out, bad URL) is an
-// Error; any HTTP status is a response, and expect_ok() turns a non-2xx one
-// into a one-line Error ("GET URL: HTTP 404: no such run").
+// never hangs the CLI: the socket is shut down once the total timeout has
+// passed, however slowly the server trickles bytes. Name resolution is not
+// bounded by either (getaddrinfo blocks). Redirects are not followed and proxy
+// variables (http_proxy, ...) are not read. The path is sent as given, so
+// callers percent-encode what needs it.
+// A bad URL is a usage Error; a transport failure (refused, timed out, reset,
+// TLS) is an io Error; any HTTP status is a response, and expect_ok() turns a
+// non-2xx one into a one-line Error ("GET URL: HTTP 404: no such run").
 // Thread-safety: one HttpClient per thread; separate instances are independent.
 #pragma once
 
@@ -39,7 +45,7 @@ class HttpClient {
                                                  const std::string& content_type) = 0;
 };
 
-// The libcurl implementation.
+// The cpp-httplib implementation.
 [[nodiscard]] std::unique_ptr<HttpClient> make_http_client(HttpOptions options = {});
 
 // `response` when its status is 2xx, else an io Error naming the method, URL,

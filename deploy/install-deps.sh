@@ -7,10 +7,10 @@ set -euo pipefail
 packages=(
   # build
   cmake g++ make pkg-config git
-  cppzmq-dev libzmq3-dev libmsgpack-cxx-dev libyaml-cpp-dev libcurl4-openssl-dev
+  cppzmq-dev libzmq3-dev libmsgpack-cxx-dev libyaml-cpp-dev
   libspdlog-dev libcli11-dev libpugixml-dev nlohmann-json3-dev libsqlite3-dev libcpp-httplib-dev
-  # unit tests
-  libgtest-dev libgmock-dev
+  # unit tests (OpenSSL makes the HTTPS tests' certificate)
+  libgtest-dev libgmock-dev libssl-dev
   # run: the worker needs only pytest in the user's interpreter; these are Debian's
   python3 python3-pytest
   # integration tests and benchmarks: pytest-xdist to compare against, PyYAML to
