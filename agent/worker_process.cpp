@@ -114,7 +114,6 @@ void WorkerProcess::handle_events(std::span<const pollfd> fds, std::vector<std::
   if (fds[1].fd >= 0 && fds[1].revents != 0) read_output();
   if (fds[3].fd >= 0 && fds[3].revents != 0) flush_commands();
   if (fds[2].fd >= 0 && fds[2].revents != 0) reap(lines);
-  if (unborn() && !m_exit && !m_child.messages.valid()) reap(lines);
 }
 
 void WorkerProcess::check_exit(std::vector<std::string>& lines) {

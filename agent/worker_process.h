@@ -63,7 +63,8 @@ class WorkerProcess {
   // appended to `lines`; once the process exited, everything it wrote has
   // been read first.
   void handle_events(std::span<const pollfd> fds, std::vector<std::string>& lines);
-  // Without a pidfd the exit is noticed by polling: the loop calls this often.
+  // Without a pidfd the exit is noticed by polling: the loop calls this often;
+  // for an unborn seat, after handling the lines read (a hello gives it a pid).
   void check_exit(std::vector<std::string>& lines);
   // False when exits must be noticed by polling check_exit() (no pidfd).
   [[nodiscard]] bool has_exit_fd() const { return unborn() || m_child.exit_fd.valid(); }
