@@ -35,6 +35,7 @@ struct AgentFlags {
   std::string server_key;
   std::string key_file;
   double timeout = 0.0;
+  std::string worker_start = "exec";
 };
 
 common::Result<agent::FarmAgentOptions> resolve(const AgentFlags& flags) {
@@ -87,6 +88,10 @@ common::Result<agent::FarmAgentOptions> resolve(const AgentFlags& flags) {
   if (!worker) return std::unexpected(worker.error());
   options.worker_path = *worker;
   options.timeout = flags.timeout;
+  if (flags.worker_start != "fork" && flags.worker_start != "exec") {
+    return common::fail(ErrorCode::usage, "--worker-start must be fork or exec, not '" + flags.worker_start + "'");
+  }
+  options.fork_workers = flags.worker_start == "fork";
   options.drover_version = k_version;
   return options;
 }
@@ -126,6 +131,8 @@ void add_agent_command(CLI::App& app, int& exit_code) {
   command->add_option("--server-key", flags->server_key, "Coordinator CURVE public key (Z85 or key file)");
   command->add_option("--key-file", flags->key_file, "This agent's CURVE key pair (drover keygen)");
   command->add_option("--timeout", flags->timeout, "Per-test timeout in seconds (0: none)");
+  command->add_option("--worker-start", flags->worker_start,
+                      "exec: start every worker anew (default); fork: collect once, fork the others");
   command->callback([command, flags, &exit_code] {
     auto options = resolve(*flags);
     if (!options) {

@@ -145,8 +145,9 @@ def write_slow_suite(root: Path, files: int = 6, tests: int = 6, seconds: float 
 
 def test_three_agents_match_plain_pytest(farm, copy_suite, tmp_path):
     farm.start_coordinator()
-    for name in ("a1", "a2", "a3"):
-        farm.start_agent(name)
+    farm.start_agent("a1")
+    farm.start_agent("a2")
+    farm.start_agent("a3", 2, "--worker-start", "fork")  # forked workers on a farm too
     farm.wait_agents(3)
     plain_dir = copy_suite("outcomes")
     farm_dir = copy_suite("outcomes")

@@ -129,3 +129,11 @@ def test_bad_worker_start_is_a_usage_error(drover, tmp_path, args, config, messa
     assert result.rc == 4, result.describe()
     assert message in result.stderr, result.describe()
     assert len(result.stderr.strip().splitlines()) == 1, result.describe()
+
+
+def test_bad_worker_start_of_a_farm_agent_is_a_usage_error(drover, tmp_path):
+    result = h.run_process(
+        h.drover_command("--connect", "tcp://127.0.0.1:9", "--worker-start", "spawn", subcommand="agent"),
+        tmp_path, h.clean_env(), 30)
+    assert result.rc == 4, result.describe()
+    assert result.stderr.strip() == "ERROR: --worker-start must be fork or exec, not 'spawn'", result.describe()
