@@ -218,7 +218,7 @@ class Runner {
       pool_options.workers = m_options.slots;
       pool_options.timeout = m_options.timeout;
       pool_options.max_worker_restart = m_options.max_worker_restart;
-      pool_options.fork_workers = m_options.fork_workers;
+      pool_options.worker_start = m_options.worker_start;
       pool_options.capture_limit = m_options.capture_limit;
       pool_options.keep_warm = true;
       // The job's own warm pool serves its run; anything else gets a pool of its own.

@@ -43,7 +43,7 @@ struct FarmAgentOptions {
   std::filesystem::path workdir;      // workspaces/ and tmp/ go here
   double timeout = 0.0;               // per-test seconds; 0 = none
   int max_worker_restart = -1;
-  bool fork_workers = false;  // PoolOptions::fork_workers
+  WorkerStart worker_start = WorkerStart::automatic;  // PoolOptions::worker_start
   std::size_t capture_limit = 1 << 20;  // bytes per captured-output section
   std::optional<common::CurveClientOptions> curve;
   std::map<std::string, std::string> labels;  // platform, python, pytest, ...

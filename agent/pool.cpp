@@ -25,6 +25,13 @@ constexpr std::size_t k_lookahead_tests = 2;  // ask for work when this few test
 
 }  // namespace
 
+std::optional<WorkerStart> parse_worker_start(std::string_view text) {
+  if (text == "auto") return WorkerStart::automatic;
+  if (text == "fork") return WorkerStart::fork;
+  if (text == "exec") return WorkerStart::exec;
+  return std::nullopt;
+}
+
 std::string seconds_text(double seconds) {
   char text[32];
   std::snprintf(text, sizeof text, "%g", seconds);
@@ -51,6 +58,9 @@ Pool::Impl::Impl(PoolOptions pool_options)
     workers[static_cast<std::size_t>(slot)].slot = slot;
     workers[static_cast<std::size_t>(slot)].name = options.name_prefix + std::to_string(slot);
   }
+  const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  forking = options.workers > 1 && (options.worker_start == WorkerStart::fork ||
+                                    (options.worker_start == WorkerStart::automatic && options.workers > cpus));
   int wake[2];
   if (::pipe2(wake, O_CLOEXEC | O_NONBLOCK) == 0) {
     wake_read = UniqueFd(wake[0]);
@@ -73,9 +83,8 @@ Pool::Impl::~Impl() {
   }
   // A first worker killed mid-fork leaves its intermediate process (and maybe the new
   // worker) orphaned below drover, which was a subreaper then: reap those too.
-  const bool forked = options.fork_workers && workers.size() > 1;
   workers.clear();  // kills and reaps every worker
-  for (int attempt = 0; forked && attempt < 50 && reap_strays() > 0; ++attempt) {
+  for (int attempt = 0; forking && attempt < 50 && reap_strays() > 0; ++attempt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
@@ -423,7 +432,7 @@ common::Result<common::Collection> Pool::start() {
     std::error_code ignored;  // the worker reports a basetemp it cannot use
     std::filesystem::create_directories(d.options.basetemp_root, ignored);
   }
-  if (d.options.fork_workers && d.workers.size() > 1) {
+  if (d.forking) {
     // The forked workers are grandchildren that become drover's children once
     // the intermediate process between them exits (seats.py).
     d.subreaper.emplace();

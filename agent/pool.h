@@ -28,7 +28,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/collection.h"
@@ -38,6 +40,13 @@
 namespace drover::agent {
 
 using common::TestIndex;
+
+// How a pool starts its workers: each as a new interpreter (exec), or only the
+// first, which forks the others once it collected (fork), or fork only when there
+// are more workers than CPUs (automatic: the starts would queue for the CPU).
+enum class WorkerStart { automatic, fork, exec };
+// "auto", "fork" or "exec"; nullopt for anything else.
+[[nodiscard]] std::optional<WorkerStart> parse_worker_start(std::string_view text);
 
 struct PoolOptions {
   std::string python = "python3";        // the user's interpreter
@@ -53,11 +62,11 @@ struct PoolOptions {
   // A worker shut down so its last test could run (no nextitem in sight) is replaced
   // at once, not when work turns up: a farm agent's next run finds warm workers.
   bool keep_warm = false;
-  // Start only the first worker as a new interpreter and fork the others from it
-  // once it collected: start-up and collection are paid once, and the heap is
-  // shared. drover starts the others itself when the first cannot fork (see
+  // fork: start only the first worker as a new interpreter and fork the others
+  // from it once it collected: start-up and collection are paid once, and the heap
+  // is shared. drover starts the others itself when the first cannot fork (see
   // worker_py/drover_worker/seats.py). Replacements are always started anew.
-  bool fork_workers = false;
+  WorkerStart worker_start = WorkerStart::automatic;
 };
 
 struct WorkLease {

@@ -297,7 +297,7 @@ void Pool::Impl::on_exit(Worker& worker) {
   }
   worker.process.reset();
   worker.state = WorkerState::dead;
-  if (options.fork_workers) (void)reap_strays();  // see ~Impl
+  if (forking) (void)reap_strays();  // see ~Impl
 }
 
 }  // namespace drover::agent

@@ -29,7 +29,7 @@ class WaitingSource : public RecordingSource {
 
 PoolOptions forking(const ScratchDir& dir) {
   auto options = testing::options_for(dir, 2);
-  options.fork_workers = true;
+  options.worker_start = WorkerStart::fork;
   return options;
 }
 

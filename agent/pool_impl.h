@@ -96,6 +96,7 @@ struct Pool::Impl {
   std::atomic<bool> interrupted{false};
   WorkSource* source = nullptr;         // set during run()
   std::optional<common::Error> failure;  // ends start()/run() with this error
+  bool forking = false;  // the first worker forks the others (options.worker_start)
   std::optional<SubreaperScope> subreaper;  // while forked workers may still turn up
 
   // pool.cpp

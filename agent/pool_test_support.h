@@ -59,6 +59,7 @@ inline PoolOptions options_for(const ScratchDir& dir, int workers) {
   options.basetemp_root = dir.path() / ".basetemp";
   options.workers = workers;
   options.pytest_args = {"-p", "no:cacheprovider", "-q", "tests"};
+  options.worker_start = WorkerStart::exec;  // whatever the CPU count; fork tests ask for fork
   return options;
 }
 

@@ -35,7 +35,7 @@ struct AgentFlags {
   std::string server_key;
   std::string key_file;
   double timeout = 0.0;
-  std::string worker_start = "exec";
+  std::string worker_start = "auto";
 };
 
 common::Result<agent::FarmAgentOptions> resolve(const AgentFlags& flags) {
@@ -88,10 +88,11 @@ common::Result<agent::FarmAgentOptions> resolve(const AgentFlags& flags) {
   if (!worker) return std::unexpected(worker.error());
   options.worker_path = *worker;
   options.timeout = flags.timeout;
-  if (flags.worker_start != "fork" && flags.worker_start != "exec") {
-    return common::fail(ErrorCode::usage, "--worker-start must be fork or exec, not '" + flags.worker_start + "'");
+  const auto worker_start = agent::parse_worker_start(flags.worker_start);
+  if (!worker_start) {
+    return common::fail(ErrorCode::usage, "--worker-start must be auto, fork or exec, not '" + flags.worker_start + "'");
   }
-  options.fork_workers = flags.worker_start == "fork";
+  options.worker_start = *worker_start;
   options.drover_version = k_version;
   return options;
 }
@@ -132,7 +133,7 @@ void add_agent_command(CLI::App& app, int& exit_code) {
   command->add_option("--key-file", flags->key_file, "This agent's CURVE key pair (drover keygen)");
   command->add_option("--timeout", flags->timeout, "Per-test timeout in seconds (0: none)");
   command->add_option("--worker-start", flags->worker_start,
-                      "exec: start every worker anew (default); fork: collect once, fork the others");
+                      "fork: collect once, fork the other workers; exec: start each anew; auto (default): fork when there are more workers than CPUs");
   command->callback([command, flags, &exit_code] {
     auto options = resolve(*flags);
     if (!options) {

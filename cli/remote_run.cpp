@@ -185,7 +185,7 @@ class JobAgent {
     m_options.workdir = m_workdir;
     m_options.timeout = options.timeout;
     m_options.max_worker_restart = options.max_worker_restart;
-    m_options.fork_workers = options.fork_workers;
+    m_options.worker_start = options.worker_start;
     m_options.capture_limit = options.capture_limit;
     m_options.curve = curve;
     m_options.labels = {{"job", fmt::format("{} of {}", options.shard->index, options.shard->total)},

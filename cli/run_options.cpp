@@ -35,7 +35,7 @@ void add_run_flags(CLI::App& command, RunFlags& flags, bool with_shards) {
     command.add_flag("-q,--quiet", flags.quiet, "Less output");
     command.add_option("--max-worker-restart", flags.max_worker_restart, "Replace crashed workers at most this often (default 4 x workers)");
     command.add_option("--worker-start", flags.worker_start,
-                       "exec: start every worker anew (default); fork: collect once, fork the others");
+                       "fork: collect once, fork the other workers; exec: start each anew; auto (default): fork when there are more workers than CPUs");
     command.add_option("--capture-limit", flags.capture_limit, "Bytes of captured output kept per test and section (default 1048576)");
     command.add_option("--shard", flags.shard, "Run only this static shard (0-based)");
     command.add_option("--total-shards", flags.total_shards, "Number of static shards");
@@ -126,11 +126,12 @@ common::Result<RunOptions> resolve_run_options(const RunFlags& flags, const EnvL
     options.capture_limit = static_cast<std::size_t>(*config.capture_limit);
   }
 
-  const std::string worker_start = !flags.worker_start.empty() ? flags.worker_start : config.worker_start.value_or("exec");
-  if (worker_start != "fork" && worker_start != "exec") {
-    return fail(ErrorCode::usage, "--worker-start must be fork or exec, not '" + worker_start + "'");
+  const std::string worker_start = !flags.worker_start.empty() ? flags.worker_start : config.worker_start.value_or("auto");
+  const auto parsed_start = agent::parse_worker_start(worker_start);
+  if (!parsed_start) {
+    return fail(ErrorCode::usage, "--worker-start must be auto, fork or exec, not '" + worker_start + "'");
   }
-  options.fork_workers = worker_start == "fork";
+  options.worker_start = *parsed_start;
 
   options.continue_on_collection_errors =
       flags.continue_on_collection_errors || config.continue_on_collection_errors.value_or(false);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/pool.h"
 #include "cli/shard_env.h"
 #include "common/config.h"
 #include "common/error.h"
@@ -82,7 +83,7 @@ struct RunOptions {
   int verbosity = 0;               // -1 quiet, 0 normal, 1+ verbose
   int max_worker_restart = -1;
   std::size_t capture_limit = 1 << 20;
-  bool fork_workers = false;       // --worker-start fork, or exec (the default)
+  agent::WorkerStart worker_start = agent::WorkerStart::automatic;  // --worker-start
   bool continue_on_collection_errors = false;
   std::optional<ShardSpec> shard;
   common::GroupBy group_by = common::GroupBy::file;

@@ -51,7 +51,7 @@ common::Result<agent::PoolOptions> pool_options(const RunOptions& options, int w
   pool.timeout = options.timeout;
   pool.max_worker_restart = options.max_worker_restart;
   pool.capture_limit = options.capture_limit;
-  pool.fork_workers = options.fork_workers;
+  pool.worker_start = options.worker_start;
   return pool;
 }
 

@@ -91,9 +91,9 @@ Result<Config> parse_config(const std::string& text, const std::string& name) {
       ok = set(config.capture_limit, "a number of bytes");
       if (ok && *config.capture_limit <= 0) return fail(ErrorCode::usage, name + ": 'capture_limit' must be > 0");
     } else if (key == "worker_start") {
-      ok = set(config.worker_start, "fork or exec");
-      if (ok && *config.worker_start != "fork" && *config.worker_start != "exec") {
-        return fail(ErrorCode::usage, name + ": 'worker_start' must be fork or exec");
+      ok = set(config.worker_start, "auto, fork or exec");
+      if (ok && *config.worker_start != "auto" && *config.worker_start != "fork" && *config.worker_start != "exec") {
+        return fail(ErrorCode::usage, name + ": 'worker_start' must be auto, fork or exec");
       }
     } else if (key == "continue_on_collection_errors") {
       ok = set(config.continue_on_collection_errors, "true or false");

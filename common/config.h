@@ -27,7 +27,7 @@ struct Config {
   std::optional<std::string> group_by;
   std::optional<long long> capture_limit;
   std::optional<bool> continue_on_collection_errors;
-  std::optional<std::string> worker_start;  // "fork" or "exec"
+  std::optional<std::string> worker_start;  // "auto", "fork" or "exec"
   std::vector<std::string> pytest_args;
   std::filesystem::path source;  // the file read; empty when none was found
 };

@@ -44,7 +44,7 @@ TEST(Config, RejectsUnknownKeysAndWrongTypesInOneLine) {
       {"pytest_args: -x\n", "drover.yaml: 'pytest_args' must be a list of strings"},
       {"- a\n- b\n", "drover.yaml: expected a mapping of settings"},
       {"python: [a]\n", "drover.yaml: 'python' must be a single value"},
-      {"worker_start: spawn\n", "drover.yaml: 'worker_start' must be fork or exec"},
+      {"worker_start: spawn\n", "drover.yaml: 'worker_start' must be auto, fork or exec"},
   };
   for (const auto& [text, message] : cases) {
     auto config = parse_config(text, "drover.yaml");

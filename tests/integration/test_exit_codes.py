@@ -139,7 +139,7 @@ def test_workers_collecting_differently_is_a_clear_error(drover, copy_suite):
     # Workers forked from one collection cannot differ; workers started anew can.
     forked = h.run_drover(suite, "-n", "2", "--worker-start", "fork", timeout=60)
     assert forked.rc == 0, forked.describe()
-    result = h.run_drover(suite, "-n", "2", timeout=60)
+    result = h.run_drover(suite, "-n", "2", "--worker-start", "exec", timeout=60)
     assert result.rc not in (0, 1, 5) and 0 < result.rc < 128, result.describe()
     assert "collect" in result.stderr.lower(), result.describe()
     assert "terminate called" not in result.output

@@ -1,10 +1,11 @@
-"""Workers forked from the first one after it collected (--worker-start fork) behave like
-workers started anew (the default): each is drover's own child in its own process group,
+"""Workers forked from the first one after it collected (--worker-start fork, or auto with
+more workers than CPUs) behave like workers started anew: each is drover's own child in its own process group,
 with its own captured output and its own basetemp; a Python thread running at collection
 time makes drover start every worker anew instead."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -85,19 +86,35 @@ def test_user_basetemp_gets_a_directory_per_forked_worker(drover, tmp_path):
     basetemp = tmp_path / "bt"
     result = h.run_drover(suite, "-n", "2", "--", f"--basetemp={basetemp}", timeout=120)
     assert result.rc == 1, result.describe()
-    workers = by_worker(suite)
-    assert len(workers) == 2 and len({r["collected_in"] for r in records(suite)}) == 1  # forked
+    assert forked_workers(suite)
     dirs = {str(Path(r["tmp"]).parent) for r in records(suite)}
     assert dirs == {str(basetemp / "gw0"), str(basetemp / "gw1")}, dirs
 
 
-def test_workers_start_anew_by_default(drover, tmp_path):
-    suite = make_suite(tmp_path / "suite")
-    result = h.run_drover(suite, "-n", "2", timeout=120)
-    assert result.rc == 1, result.describe()
+def forked_workers(suite: Path) -> bool:
+    """True when every worker that ran tests is a fork of one collecting worker."""
     workers = by_worker(suite)
-    assert len(workers) == 2
-    assert all(r["collected_in"] == r["pid"] for rs in workers.values() for r in rs)
+    assert len(workers) >= 2, workers
+    return len({r["collected_in"] for r in records(suite)}) == 1
+
+
+@pytest.mark.parametrize("mode", ["exec", "auto"])
+def test_workers_start_anew_with_exec_or_with_one_per_cpu(drover, tmp_path, mode):
+    cpus = os.cpu_count() or 1
+    if mode == "auto" and cpus < 2:
+        pytest.skip("auto forks with 2 workers on 1 CPU")
+    suite = make_suite(tmp_path / "suite")
+    result = h.run_drover(suite, "-n", "2", "--worker-start", mode, timeout=120)
+    assert result.rc == 1, result.describe()
+    assert all(r["collected_in"] == r["pid"] for r in records(suite))
+    assert len(by_worker(suite)) == 2
+
+
+def test_auto_forks_when_there_are_more_workers_than_cpus(drover, tmp_path):
+    suite = make_suite(tmp_path / "suite")
+    result = h.run_drover(suite, "-n", str((os.cpu_count() or 1) + 1), timeout=120)
+    assert result.rc == 1, result.describe()
+    assert forked_workers(suite)
 
 
 def test_thread_running_at_collection_means_workers_start_anew(drover, tmp_path):
@@ -116,9 +133,9 @@ def test_thread_running_at_collection_means_workers_start_anew(drover, tmp_path)
 @pytest.mark.parametrize(
     "args, config, message",
     [
-        (["--worker-start", "spawn"], None, "--worker-start must be fork or exec, not 'spawn'"),
-        ([], "worker_start: vfork\n", "'worker_start' must be fork or exec"),
-        (["--worker-start", "exec"], "worker_start: vfork\n", "'worker_start' must be fork or exec"),
+        (["--worker-start", "spawn"], None, "--worker-start must be auto, fork or exec, not 'spawn'"),
+        ([], "worker_start: vfork\n", "'worker_start' must be auto, fork or exec"),
+        (["--worker-start", "exec"], "worker_start: vfork\n", "'worker_start' must be auto, fork or exec"),
     ],
 )
 def test_bad_worker_start_is_a_usage_error(drover, tmp_path, args, config, message):
@@ -136,4 +153,4 @@ def test_bad_worker_start_of_a_farm_agent_is_a_usage_error(drover, tmp_path):
         h.drover_command("--connect", "tcp://127.0.0.1:9", "--worker-start", "spawn", subcommand="agent"),
         tmp_path, h.clean_env(), 30)
     assert result.rc == 4, result.describe()
-    assert result.stderr.strip() == "ERROR: --worker-start must be fork or exec, not 'spawn'", result.describe()
+    assert result.stderr.strip() == "ERROR: --worker-start must be auto, fork or exec, not 'spawn'", result.describe()
