@@ -13,9 +13,11 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <string_view>
 #include <vector>
 
@@ -29,7 +31,22 @@ using common::ErrorCode;
 std::string errno_text(int error) { return std::strerror(error); }
 
 std::mutex g_children_mutex;
-std::set<pid_t> g_children;  // registered workers, until reaped (register_child)
+std::set<pid_t> g_children;      // registered workers, until reaped (register_child)
+std::deque<pid_t> g_groups;      // their process groups (= their pids), the latest 4096
+constexpr std::size_t k_groups_kept = 4096;
+
+// Field 5 of /proc/PID/stat (also readable for a zombie); -1 when unknown.
+pid_t process_group_of(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(text.substr(close + 1));
+  std::string state;
+  pid_t parent = 0, group = -1;
+  fields >> state >> parent >> group;
+  return fields ? group : -1;
+}
 
 // A descriptor above the range the child's layout uses, close-on-exec, so the
 // child's dup2() calls can never clobber a source descriptor.
@@ -271,6 +288,8 @@ int g_subreaper_count = 0;
 void register_child(pid_t pid) {
   const std::lock_guard lock(g_children_mutex);
   g_children.insert(pid);
+  g_groups.push_back(pid);
+  if (g_groups.size() > k_groups_kept) g_groups.pop_front();
 }
 
 int reap_strays() {
@@ -284,6 +303,9 @@ int reap_strays() {
   const std::lock_guard lock(g_children_mutex);
   for (pid_t pid : strays) {
     if (g_children.contains(pid)) continue;
+    // Only processes from a worker's group: drover's own helpers (git, a probe of the
+    // interpreter) are waited for by whoever started them.
+    if (std::find(g_groups.begin(), g_groups.end(), process_group_of(pid)) == g_groups.end()) continue;
     int status = 0;
     if (::waitpid(pid, &status, WNOHANG) == 0) ++running;
   }

@@ -106,9 +106,9 @@ struct Seat {
 // process-wide, so that reap_strays() leaves every pool's workers to their pool.
 void register_child(pid_t pid);
 // Reaps, without blocking, exited children of this process that are no registered
-// worker: processes orphaned below drover while it was a subreaper (a forking
-// worker killed mid-fork leaves its intermediate process so). Returns how many
-// such children are still running.
+// worker but belong to a worker's process group: processes orphaned below drover
+// while it was a subreaper (a forking worker killed mid-fork leaves its
+// intermediate process so). Returns how many such children are still running.
 int reap_strays();
 
 // While one of these lives, this process is a child subreaper
