@@ -7,7 +7,10 @@ others), with as many workers as CPUs and with twice as many.
   heavy    200 trivial tests under a conftest that spends ~0.8 s of CPU at import (as a
            project whose set-up builds large tables): expensive collection.
 
-Runs alternate between the two modes; medians of the wall time are reported.
+Runs alternate between the two modes; medians of the wall time are reported. One more run
+per mode measures the workers' memory: the largest sum of their proportional set sizes (PSS:
+a page shared by N processes counts 1/N in each), sampled every 50 ms while drover runs
+(sampling takes CPU, so those runs are not timed).
 
 Usage: /usr/bin/python3 bench/worker_start.py --drover build/drover --python /usr/bin/python3 [--rounds 5]
 Standard library only.
@@ -19,7 +22,9 @@ import os
 import shutil
 import statistics
 import sys
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import bench_local
@@ -41,6 +46,51 @@ def make_heavy(root: Path) -> int:
             "import pytest\n\n@pytest.mark.parametrize('n', range(20))\ndef test_n(n):\n    assert n >= 0\n",
             encoding="utf-8")
     return 200
+
+
+def pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as listed:
+                found += [int(child) for child in listed.read().split()]
+    except OSError:
+        pass
+    return found
+
+
+def command(drover: str, python: str, workers: int, mode: str) -> list[str]:
+    return [drover, "run", "-n", str(workers), "--python", python, "-q", "--worker-start", mode]
+
+
+def run_sampled(cmd: list[str], cwd: Path, timeout: float) -> int:
+    """The workers' largest PSS sum in KiB during one successful run."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=bench_local.clean_env(), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while proc.poll() is None:
+        if time.monotonic() - start > timeout:
+            proc.kill()
+            proc.wait()
+            raise bench_local.ToolFailed(f"{' '.join(cmd)}: no result after {timeout:.0f}s")
+        peak = max(peak, sum(pss_kb(child) for child in children(proc.pid)))
+        time.sleep(0.05)
+    stderr = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
+    if proc.returncode != 0:
+        raise bench_local.ToolFailed(f"{' '.join(cmd)} exited with {proc.returncode} in {cwd}:\n  {stderr[-800:]}")
+    return peak
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,12 +118,14 @@ def main(argv: list[str] | None = None) -> int:
                 times: dict[str, list[float]] = {"exec": [], "fork": []}
                 for _ in range(args.rounds):
                     for mode in times:
-                        cmd = [drover, "run", "-n", str(workers), "--python", args.python, "-q",
-                               "--worker-start", mode]
-                        times[mode].append(bench_local.timed(cmd, suite, 300))
-                medians = {mode: statistics.median(values) for mode, values in times.items()}
-                print(f"== {name}, -n {workers}: exec {medians['exec']:.2f}s, fork {medians['fork']:.2f}s"
-                      f"  (fork / exec {medians['fork'] / medians['exec']:.2f}x, {args.rounds} rounds)", flush=True)
+                        times[mode].append(bench_local.timed(command(drover, args.python, workers, mode), suite, 300))
+                wall = {mode: statistics.median(values) for mode, values in times.items()}
+                pss = {mode: run_sampled(command(drover, args.python, workers, mode), suite, 300) / 1024
+                       for mode in times}
+                print(f"== {name}, -n {workers}: exec {wall['exec']:.2f}s {pss['exec']:.0f} MiB,"
+                      f" fork {wall['fork']:.2f}s {pss['fork']:.0f} MiB"
+                      f"  (fork / exec: time {wall['fork'] / wall['exec']:.2f}x,"
+                      f" memory {pss['fork'] / max(pss['exec'], 1):.2f}x; {args.rounds} rounds)", flush=True)
     except bench_local.ToolFailed as e:
         print(f"worker_start: {e}", file=sys.stderr)
         return 1
