@@ -101,6 +101,7 @@ def fork(seats):
         except Exception:
             pass
     remaining = list(seats)
+    intermediates = []
     while remaining:
         seat = remaining.pop(0)
         try:
@@ -113,6 +114,9 @@ def fork(seats):
             _detach(agent, libc)  # returns only in the new worker
             return seat
         close([seat])
+        intermediates.append(pid)
+    # Reaped only now: each exits while the next fork is made, not one after the other.
+    for pid in intermediates:
         try:
             os.waitpid(pid, 0)
         except ChildProcessError:
