@@ -42,6 +42,12 @@ class ToolFailed(Exception):
     pass
 
 
+def find_executable(name: str) -> str | None:
+    """`name` as a path or looked up in PATH, made absolute; None unless it is an executable file."""
+    path = shutil.which(name) or name
+    return os.path.abspath(path) if os.path.isfile(path) and os.access(path, os.X_OK) else None
+
+
 # ------------------------------------------------------------ suite generation
 
 def write_ini(root: Path) -> None:
@@ -218,8 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    drover = shutil.which(args.drover) or args.drover
-    if not (os.path.isfile(drover) and os.access(drover, os.X_OK)):
+    drover = find_executable(args.drover)
+    if drover is None:
         print(f"bench_local: drover binary not found: {args.drover}", file=sys.stderr)
         return 2
     probe = subprocess.run([args.python, "-c", "import pytest"], capture_output=True)
@@ -231,12 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {args.python} has no pytest-xdist; xdist columns are left out")
     baseline = None
     if args.baseline:
-        baseline = shutil.which(args.baseline) or args.baseline
-        if not (os.path.isfile(baseline) and os.access(baseline, os.X_OK)):
+        baseline = find_executable(args.baseline)
+        if baseline is None:
             print(f"bench_local: baseline drover binary not found: {args.baseline}", file=sys.stderr)
             return 2
-        baseline = os.path.abspath(baseline)
-    tools = Tools(os.path.abspath(drover), args.python, xdist, baseline)
+    tools = Tools(drover, args.python, xdist, baseline)
     # Both change every tool's time: a busy machine, and pytest unable to cache its
     # assertion rewrites (every process then rewrites every test module).
     print(f"load average before: {load_average()}; PYTHONDONTWRITEBYTECODE="

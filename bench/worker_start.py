@@ -101,11 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    drover = shutil.which(args.drover) or args.drover
-    if not (os.path.isfile(drover) and os.access(drover, os.X_OK)):
+    drover = bench_local.find_executable(args.drover)
+    if drover is None:
         print(f"worker_start: drover binary not found: {args.drover}", file=sys.stderr)
         return 2
-    drover = os.path.abspath(drover)
     cpus = os.cpu_count() or 1
     print(f"{cpus} CPUs; load average before: {bench_local.load_average()}")
     base = Path(tempfile.mkdtemp(prefix="drover-worker-start-"))
