@@ -36,6 +36,7 @@ TRIVIAL_FILES, TRIVIAL_PER_FILE = 50, 10
 SKEWED_LONG = [2.0, 1.5, 1.0]                # seconds
 SKEWED_SHORT_COUNT = 197                     # ~10-50 ms each
 SKEWED_FILES = 20
+COLLECT_ONLY = "collect only"
 
 
 class ToolFailed(Exception):
@@ -119,6 +120,9 @@ class Tools:
         if xdist:
             self.commands["pytest -n 2"] = [python, "-m", "pytest", "-p", "no:cacheprovider", "-q",
                                             "-n", str(WORKERS)]
+        # Not a competitor: the start-up every pytest-based tool pays before its first
+        # test (interpreter, pytest import, plugins, collection), timed alone.
+        self.commands[COLLECT_ONLY] = [python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--collect-only"]
 
     def measure(self, suite: Path, rounds: dict[str, int], timeout: float,
                 deadline: float) -> dict[str, list[float]]:
@@ -176,6 +180,8 @@ def bench_trivial(tools: Tools, base: Path, rounds: int, deadline: float) -> Non
     report_ratio("drover / pytest", drover / medians["pytest"], 1.0)
     if "baseline -n 2" in medians:
         report_ratio("drover / baseline", drover / medians["baseline -n 2"], None)
+    print(f"  start-up floor: one lone `pytest --collect-only` takes {medians[COLLECT_ONLY]:.2f}s, "
+          f"{medians[COLLECT_ONLY] / drover:.0%} of drover's time")
 
 
 def bench_skewed(tools: Tools, base: Path, rounds: int, deadline: float) -> None:
@@ -203,6 +209,9 @@ def bench_skewed(tools: Tools, base: Path, rounds: int, deadline: float) -> None
           f"(total {total:.2f}s, longest {longest:.2f}s, {source})")
     drover = medians["drover -n 2"]
     report_ratio("drover / lower bound", drover / bound, 1.05)
+    floor = medians[COLLECT_ONLY]
+    print(f"  start-up floor: one lone `pytest --collect-only` takes {floor:.2f}s; no tool that collects "
+          f"before its first test can beat (bound + floor) / bound = {(bound + floor) / bound:.2f}x")
     if "pytest -n 2" in medians:
         report_ratio("drover / xdist", drover / medians["pytest -n 2"], None)
         report_ratio("xdist / lower bound", medians["pytest -n 2"] / bound, None)
