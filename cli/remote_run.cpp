@@ -333,7 +333,7 @@ std::optional<int> run_remote(const RunOptions& options) {
       }
       if (auto written = common::write_junit(options.junitxml, report); !written) print_error(written.error());
     }
-    if (!ran.empty()) {
+    if (!ran.empty() && !queue) {  // as run_local: a queue job's static fallback plans from this file
       common::update_durations(*durations, collection, ran);
       if (auto saved = common::save_durations(options.durations, *durations); !saved) print_error(saved.error());
     }

@@ -39,3 +39,28 @@ def test_bad_shard_values_are_one_line_usage_errors(tiny_suite, args):
     result = h.run_drover(tiny_suite, *args)
     assert result.rc == 4, result.describe()
     assert result.stderr.strip().count("\n") == 0 and result.stderr.startswith("ERROR: "), result.describe()
+
+
+def test_shards_in_one_checkout_plan_from_the_same_durations(tmp_path):
+    # A shard that rewrote .test_durations would change the plan of the next shard run
+    # in the same checkout: tests would run twice or never.
+    suite = tmp_path / "checkout"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    for name in ("a", "b"):
+        (suite / f"test_{name}.py").write_text(
+            "import pytest\n\n\n@pytest.mark.parametrize('i', range(100))\n"
+            f"def test_{name}(i):\n    pass\n")
+    assert h.run_drover(suite, "--group-by", "none").rc == 0
+    durations = (suite / ".test_durations").read_bytes()
+    reports = []
+    for index in range(3):
+        report = suite / f"shard-{index}.xml"
+        result = h.run_drover(suite, "--group-by", "none", f"--shard={index}", "--total-shards=3",
+                              "--junitxml", str(report))
+        assert result.rc == 0, result.describe()
+        assert (suite / ".test_durations").read_bytes() == durations, "a shard rewrote the durations file"
+        reports.append(report)
+    result = h.run_drover_tool(suite, "merge", *map(str, reports), "-o", str(suite / "merged.xml"))
+    assert result.rc == 0, result.describe()
+    assert len(h.parse_junit(suite / "merged.xml").cases) == 200
