@@ -7,11 +7,14 @@
 #include <memory>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "agent/farm_agent.h"
 #include "cli/commands.h"
 #include "cli/farm_client_commands.h"
 #include "cli/paths.h"
 #include "cli/session.h"
+#include "common/config.h"
 #include "common/zmq_curve.h"
 
 namespace drover::cli {
@@ -87,6 +90,9 @@ common::Result<agent::FarmAgentOptions> resolve(const AgentFlags& flags) {
   auto worker = find_worker_path();
   if (!worker) return std::unexpected(worker.error());
   options.worker_path = *worker;
+  if (!(flags.timeout >= 0 && flags.timeout <= common::k_max_timeout)) {  // also NaN and inf
+    return common::fail(ErrorCode::usage, fmt::format("--timeout: must be from 0 to 1e9 seconds, got {}", flags.timeout));
+  }
   options.timeout = flags.timeout;
   const auto worker_start = agent::parse_worker_start(flags.worker_start);
   if (!worker_start) {

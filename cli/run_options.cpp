@@ -101,7 +101,7 @@ common::Result<RunOptions> resolve_run_options(const RunFlags& flags, const EnvL
   if (flags.exitfirst) options.maxfail = 1;
 
   if (!flags.timeout.empty()) {
-    auto timeout = parse_number<double>(flags.timeout, "--timeout", 0.0);
+    auto timeout = parse_number<double>(flags.timeout, "--timeout", 0.0, common::k_max_timeout);
     if (!timeout) return std::unexpected(timeout.error());
     options.timeout = *timeout;
   } else {

@@ -8,6 +8,9 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cmath>
+#include <limits>
+#include <type_traits>
 
 #include <filesystem>
 #include <optional>
@@ -22,18 +25,25 @@
 
 namespace drover::cli {
 
-// `text` as a number of at least `minimum`, or the usage error naming `flag`.
+// `text` as a finite number from `minimum` to `maximum`, or the usage error naming `flag`.
 template <class T>
-common::Result<T> parse_number(const std::string& text, const std::string& flag, T minimum) {
+common::Result<T> parse_number(const std::string& text, const std::string& flag, T minimum,
+                               T maximum = std::numeric_limits<T>::max()) {
   T value{};
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end) {
+  bool finite = true;
+  if constexpr (std::is_floating_point_v<T>) finite = std::isfinite(value);  // from_chars takes inf, nan
+  if (text.empty() || ec != std::errc() || ptr != end || !finite) {
     return common::fail(common::ErrorCode::usage, "argument " + flag + ": invalid value '" + text + "'");
   }
   if (value < minimum) {
     return common::fail(common::ErrorCode::usage,
                         fmt::format("argument {}: must be at least {}, got '{}'", flag, minimum, text));
+  }
+  if (value > maximum) {
+    return common::fail(common::ErrorCode::usage,
+                        fmt::format("argument {}: must be at most {}, got '{}'", flag, maximum, text));
   }
   return value;
 }

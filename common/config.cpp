@@ -73,7 +73,9 @@ Result<Config> parse_config(const std::string& text, const std::string& name) {
       ok = set(config.workers, "'auto' or a number");
     } else if (key == "timeout") {
       ok = set(config.timeout, "a number of seconds");
-      if (ok && *config.timeout < 0) return fail(ErrorCode::usage, name + ": 'timeout' must be >= 0");
+      if (ok && !(*config.timeout >= 0 && *config.timeout <= k_max_timeout)) {  // also NaN
+        return fail(ErrorCode::usage, name + ": 'timeout' must be from 0 to 1e9 seconds");
+      }
     } else if (key == "max_worker_restart") {
       ok = set(config.max_worker_restart, "a whole number");
       if (ok && *config.max_worker_restart < 0) {

@@ -16,10 +16,14 @@
 
 namespace drover::common {
 
+// The longest --timeout / `timeout:` accepted (about 31 years): beyond it the worker's
+// faulthandler timer and the pool's deadline arithmetic would overflow.
+inline constexpr double k_max_timeout = 1e9;
+
 struct Config {
   std::optional<std::string> python;
   std::optional<std::string> workers;  // "auto" or a positive number
-  std::optional<double> timeout;
+  std::optional<double> timeout;  // seconds, 0 (none) to k_max_timeout
   std::optional<int> max_worker_restart;
   std::optional<int> maxfail;
   std::optional<std::string> junitxml;

@@ -39,7 +39,9 @@ TEST(Config, RejectsUnknownKeysAndWrongTypesInOneLine) {
   const std::pair<const char*, const char*> cases[] = {
       {"pyton: x\n", "drover.yaml: unknown key 'pyton'"},
       {"timeout: soon\n", "drover.yaml: 'timeout' must be a number of seconds"},
-      {"timeout: -1\n", "drover.yaml: 'timeout' must be >= 0"},
+      {"timeout: -1\n", "drover.yaml: 'timeout' must be from 0 to 1e9 seconds"},
+      {"timeout: .inf\n", "drover.yaml: 'timeout' must be from 0 to 1e9 seconds"},
+      {"timeout: .nan\n", "drover.yaml: 'timeout' must be from 0 to 1e9 seconds"},
       {"continue_on_collection_errors: maybe\n", "drover.yaml: 'continue_on_collection_errors' must be true or false"},
       {"pytest_args: -x\n", "drover.yaml: 'pytest_args' must be a list of strings"},
       {"- a\n- b\n", "drover.yaml: expected a mapping of settings"},

@@ -69,10 +69,12 @@ def test_continue_on_collection_errors_runs_the_rest(drover, copy_suite, tmp_pat
     ["-n", "-3"],
     ["--maxfail", "many"],
     ["--timeout", "soon"],
+    ["--timeout", "inf"],
+    ["--timeout", "1e10"],
     ["--shard=3", "--total-shards=3"],
     ["--shard=0"],
-], ids=["unknown-flag", "n-word", "n-negative", "maxfail-word", "timeout-word", "shard-out-of-range",
-        "shard-without-total"])
+], ids=["unknown-flag", "n-word", "n-negative", "maxfail-word", "timeout-word", "timeout-inf", "timeout-huge",
+        "shard-out-of-range", "shard-without-total"])
 def test_bad_flags_are_usage_errors(drover, copy_suite, args):
     suite = copy_suite("collect_error")
     result = h.run_drover(suite, *args, timeout=30)

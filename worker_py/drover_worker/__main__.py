@@ -17,6 +17,7 @@ USAGE = (
     " [--capture-limit BYTES] [--seat CMD,MSG,OUT,BASETEMP ...] -- PYTEST ARGS..."
 )
 EXIT_FATAL = 3
+MAX_TIMEOUT = 1e9  # seconds; faulthandler's timer overflows past ~9.2e9 (drover checks the same bound)
 
 
 class UsageError(Exception):
@@ -70,8 +71,8 @@ def _fd(text):
 
 def _seconds(text):
     value = float(text)
-    if not value >= 0:  # also rejects nan
-        raise ValueError("negative")
+    if not 0 <= value <= MAX_TIMEOUT:  # also rejects nan and inf
+        raise ValueError("out of range")
     return value
 
 

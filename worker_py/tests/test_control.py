@@ -248,6 +248,7 @@ def test_missing_pytest_is_fatal(tmp_path):
     [
         (["--timeout", "soon"], "bad value for --timeout: 'soon'"),
         (["--timeout=-1"], "bad value for --timeout: '-1'"),
+        (["--timeout=inf"], "bad value for --timeout: 'inf'"),
         (["--frobnicate"], "unknown option '--frobnicate'"),
         (["--seat", "5,6"], "bad value for --seat: '5,6'"),
         (["--seat", "5,5,6,"], "bad value for --seat: '5,5,6,'"),
