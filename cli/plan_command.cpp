@@ -34,7 +34,7 @@ int run_plan(const RunOptions& options, const PlanFlags& flags, int total_shards
     return exit_code_for(collection.error());
   }
   const auto durations_file = durations_path(options, collection->rootdir);
-  auto durations = common::load_durations(durations_file);
+  auto durations = load_plan_durations(durations_file);
   if (!durations) {
     print_error(durations.error());
     return exit_code_for(durations.error());

@@ -253,7 +253,7 @@ std::optional<int> run_remote(const RunOptions& options) {
     print_error(error);
     return exit_code_for(error);
   };
-  auto durations = common::load_durations(options.durations);
+  auto durations = load_plan_durations(options.durations);
   if (!durations) return fail_with(durations.error());
   auto curve = client_curve();
   if (!curve) return fail_with(curve.error());

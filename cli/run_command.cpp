@@ -87,7 +87,7 @@ int run_local(const RunOptions& options) {
   }
   if (options.verbosity >= 0) reporter.line("rootdir: " + collection->rootdir);
   const auto durations_file = durations_path(options, collection->rootdir);
-  auto durations = common::load_durations(durations_file);
+  auto durations = load_plan_durations(durations_file);
   if (!durations) {
     print_error(durations.error());
     return exit_code_for(durations.error());

@@ -38,6 +38,14 @@ void print_error(const common::Error& error) {
   std::fprintf(stderr, "ERROR: %s\n", error.message.c_str());
 }
 
+common::Result<common::Durations> load_plan_durations(const std::filesystem::path& path) {
+  auto durations = common::load_durations(path);
+  if (!durations) {
+    return common::fail(common::ErrorCode::usage, durations.error().message + " (fix or delete the durations file)");
+  }
+  return durations;
+}
+
 common::Result<agent::PoolOptions> pool_options(const RunOptions& options, int workers) {
   auto worker_path = find_worker_path();
   if (!worker_path) return std::unexpected(worker_path.error());

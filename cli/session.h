@@ -3,10 +3,12 @@
 // Thread-safety: one thread; the signal handler only calls Pool::interrupt.
 #pragma once
 
+#include <filesystem>
 #include <string>
 
 #include "agent/pool.h"
 #include "cli/run_options.h"
+#include "common/durations.h"
 #include "common/error.h"
 
 namespace drover::cli {
@@ -18,6 +20,10 @@ void print_error(const common::Error& error);
 
 // Pool options for a local run from resolved run options.
 [[nodiscard]] common::Result<agent::PoolOptions> pool_options(const RunOptions& options, int workers);
+
+// The durations file a run plans from (none yet: empty). One that exists but cannot be
+// used is the user's to fix: a usage error (exit 4) naming it.
+[[nodiscard]] common::Result<common::Durations> load_plan_durations(const std::filesystem::path& path);
 
 // While alive, SIGINT and SIGTERM interrupt `pool` instead of killing drover.
 class InterruptGuard {

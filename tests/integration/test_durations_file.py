@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import drover_helpers as h
 
 
@@ -43,3 +45,15 @@ def test_durations_option_writes_given_file_and_keeps_history(drover, copy_suite
     # Updated, not replaced: the entry of a test that did not run is kept.
     assert durations.get("gone.py::test_old") == 1.25
     assert durations["test_good_two.py::test_two"] != 0.5
+
+
+@pytest.mark.parametrize("content", ["", '{"a.py::t":', "[]", '{"a.py::t": "slow"}', '{"a.py::t": 1e400}'],
+                         ids=["empty", "truncated", "list", "string", "infinite"])
+def test_unusable_durations_file_is_a_one_line_usage_error(drover, copy_suite, content):
+    suite = copy_suite("collect_error")
+    (suite / ".test_durations").write_text(content)
+    result = h.run_drover(suite, "-n", "1", "test_good_one.py")
+    assert result.rc == 4, result.describe()
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and ".test_durations" in lines[0] and "fix or delete" in lines[0], result.describe()
+    assert (suite / ".test_durations").read_text() == content  # left for the user to fix
