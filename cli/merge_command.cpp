@@ -5,7 +5,8 @@
 // duplicated, collection hashes differ), unless --allow-incomplete; 3 the
 // merged report or durations file could not be written; 4 usage error or an
 // input that cannot be read (missing, malformed, not JUnit XML, bad durations
-// file). The merged report is written even when incomplete.
+// file); 5 complete but without a single test (pytest's "no tests collected").
+// The merged report is written even when incomplete.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -69,20 +70,23 @@ int run_merge(const MergeFlags& flags) {
   std::error_code ec;
   const auto absolute = std::filesystem::absolute(flags.output, ec);
   std::printf("generated xml file: %s\n", (ec ? flags.output : absolute.string()).c_str());
-  if (!flags.durations.empty()) {
-    if (const int code = update_durations(flags, merged); code != k_exit_ok) return code;
-  }
 
   std::fflush(stdout);
   const char* level = flags.allow_incomplete ? "WARNING" : "ERROR";
   for (const std::string& problem : merged.problems) std::fprintf(stderr, "%s: %s\n", level, problem.c_str());
   std::printf("merged %d report%s: %s\n", merged.reports, merged.reports == 1 ? "" : "s",
               common::summary_words(merged.counts, merged.time).c_str());
-  if (merged.problems.empty() || flags.allow_incomplete) return k_exit_ok;
-  std::fflush(stdout);
-  std::fprintf(stderr, "ERROR: merged report is incomplete (%zu problem%s); --allow-incomplete accepts it\n",
-               merged.problems.size(), merged.problems.size() == 1 ? "" : "s");
-  return k_exit_tests_failed;
+  // After the verdict, so a durations problem never hides a missing shard; an
+  // incomplete report stays exit 1 whatever happens to the durations file.
+  const int durations_code = flags.durations.empty() ? k_exit_ok : update_durations(flags, merged);
+  if (!merged.problems.empty() && !flags.allow_incomplete) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "ERROR: merged report is incomplete (%zu problem%s); --allow-incomplete accepts it\n",
+                 merged.problems.size(), merged.problems.size() == 1 ? "" : "s");
+    return k_exit_tests_failed;
+  }
+  if (durations_code != k_exit_ok) return durations_code;
+  return merged.tests == 0 ? k_exit_no_tests : k_exit_ok;
 }
 
 }  // namespace

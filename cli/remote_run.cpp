@@ -346,7 +346,6 @@ std::optional<int> run_remote(const RunOptions& options) {
   }
   if (selection.empty()) {
     finish("");
-    if (queue) return k_exit_ok;  // like an empty static shard
     return collection.errors.empty() ? k_exit_no_tests : k_exit_tests_failed;
   }
 

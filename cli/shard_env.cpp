@@ -3,6 +3,9 @@
 #include <array>
 #include <charconv>
 #include <cstdlib>
+#include <string>
+
+#include "common/planner.h"
 
 namespace drover::cli {
 namespace {
@@ -37,6 +40,9 @@ common::Result<ShardSpec> make_spec(const std::string& index_text, const std::st
   auto total = parse_int(total_text);
   if (!total) return fail(ErrorCode::usage, total_name + " must be a whole number, got '" + total_text + "'");
   if (*total < 1) return fail(ErrorCode::usage, total_name + " must be at least 1, got " + total_text);
+  if (*total > common::k_max_shards) {
+    return fail(ErrorCode::usage, total_name + " must be at most " + std::to_string(common::k_max_shards) + ", got " + total_text);
+  }
   const int zero_based = *index - base;
   if (zero_based < 0 || zero_based >= *total) {
     return fail(ErrorCode::usage, index_name + " " + index_text + " is out of range for " + total_name + " " +

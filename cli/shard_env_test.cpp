@@ -31,7 +31,7 @@ TEST(ShardEnv, NoFlagsNoEnvMeansNoShard) {
 
 TEST(ShardEnv, BadFlagValuesAreUsageErrors) {
   for (auto [shard, total] : std::vector<std::pair<std::string, std::string>>{
-           {"3", "3"}, {"-1", "3"}, {"0", "0"}, {"x", "2"}, {"1", "2x"}, {"1", ""}, {"", "2"}}) {
+           {"3", "3"}, {"-1", "3"}, {"0", "0"}, {"x", "2"}, {"1", "2x"}, {"1", ""}, {"", "2"}, {"0", "10001"}, {"0", "2147483647"}}) {
     auto spec = resolve_shard(shard, total, env_of({}));
     ASSERT_FALSE(spec.has_value()) << shard << "/" << total;
     EXPECT_EQ(spec.error().code, common::ErrorCode::usage);

@@ -82,14 +82,14 @@ Result<void> save_durations(const std::filesystem::path& path, const Durations& 
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     if (!out) {
-      return fail(ErrorCode::io, temp.string() + ": cannot write: " + std::strerror(errno));
+      return fail(ErrorCode::io, path.string() + ": cannot write: " + std::strerror(errno));
     }
     out << text;
     out.flush();
     if (!out) {
       std::error_code ignored;
       std::filesystem::remove(temp, ignored);
-      return fail(ErrorCode::io, temp.string() + ": write failed");
+      return fail(ErrorCode::io, path.string() + ": write failed");
     }
   }
   std::error_code ec;

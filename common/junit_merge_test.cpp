@@ -2,6 +2,7 @@
 // pytest's own reports, malformed input.
 #include "common/junit_merge.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -250,6 +251,18 @@ TEST_F(JunitMergeTest, MalformedAndForeignFiles) {
   auto bad_total = parse_junit(R"(<testsuite tests="many"/>)", "r.xml");
   ASSERT_FALSE(bad_total);
   EXPECT_EQ(bad_total.error().message, "r.xml: bad tests attribute 'many' in <testsuite>");
+  for (const char* time : {"inf", "nan", "-1"}) {  // would reach a durations file as null
+    auto bad_time = parse_junit(fmt::format(R"(<testsuite><testcase classname="a" name="t" time="{}"/></testsuite>)", time), "r.xml");
+    ASSERT_FALSE(bad_time) << time;
+    EXPECT_EQ(bad_time.error().message, fmt::format("r.xml: bad time attribute '{}' in <testcase>", time));
+  }
+  // Counts a merge would allocate for: a corrupt report, not a plan.
+  for (const char* property : {R"(name="drover.total_shards" value="2000000000")",
+                               R"(name="drover.collected_count" value="2000000000")"}) {
+    auto huge = parse_junit(fmt::format(R"(<testsuite><properties><property {}/></properties></testsuite>)", property), "r.xml");
+    ASSERT_FALSE(huge) << property;
+    EXPECT_TRUE(huge.error().message.starts_with("r.xml: bad drover.")) << huge.error().message;
+  }
   auto directory = read_junit(m_dir);
   ASSERT_FALSE(directory);
   EXPECT_EQ(directory.error().message, m_dir.string() + ": is a directory");

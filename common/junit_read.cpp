@@ -4,12 +4,14 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <system_error>
 
 #include "common/junit.h"
+#include "common/planner.h"
 
 namespace drover::common {
 namespace {
@@ -21,13 +23,18 @@ std::optional<int> to_int(std::string_view text) {
   return value;
 }
 
-std::optional<double> to_double(std::string_view text) {
-  // JUnit times are plain decimals; "1,234.5" or "1.5s" is reported as a bad attribute.
+std::optional<double> to_seconds(std::string_view text) {
+  // JUnit times are plain decimals; "1,234.5", "1.5s", "inf", "nan" or "-1" is reported
+  // as a bad attribute (and never reaches a durations file).
   double value = 0.0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value) || value < 0) return std::nullopt;
   return value;
 }
+
+// Bounds of drover's count properties: a report claiming more is corrupt, not a plan
+// to allocate for.
+constexpr int k_max_collected_count = 10'000'000;
 
 class Reader {
  public:
@@ -48,7 +55,7 @@ class Reader {
       if (auto ok = count(attr, *out); !ok) return ok;
     }
     if (const pugi::xml_attribute time = node.attribute("time")) {
-      suite.time = to_double(time.value());
+      suite.time = to_seconds(time.value());
       if (!suite.time) return bad_number("time", time.value(), "testsuite");
     }
     suite.timestamp = node.attribute("timestamp").value();
@@ -78,9 +85,9 @@ class Reader {
   Result<void> read_property(pugi::xml_node property, JunitSuite& suite, DroverProperties& drover) {
     const std::string name = property.attribute("name").value();
     const std::string value = property.attribute("value").value();
-    auto number = [&](std::optional<int>& out) -> Result<void> {
+    auto number = [&](std::optional<int>& out, int most = k_max_collected_count) -> Result<void> {
       out = to_int(value);
-      if (!out || *out < 0) return fail(ErrorCode::parse, m_name + ": bad " + name + " property '" + value + "'");
+      if (!out || *out < 0 || *out > most) return fail(ErrorCode::parse, m_name + ": bad " + name + " property '" + value + "'");
       return {};
     };
     if (name == k_junit_prop_version) {
@@ -88,9 +95,9 @@ class Reader {
     } else if (name == k_junit_prop_collection_hash) {
       drover.collection_hash = value;
     } else if (name == k_junit_prop_shard_index) {
-      return number(drover.shard_index);
+      return number(drover.shard_index, k_max_shards - 1);
     } else if (name == k_junit_prop_total_shards) {
-      return number(drover.total_shards);
+      return number(drover.total_shards, k_max_shards);
     } else if (name == k_junit_prop_collected_count) {
       return number(drover.collected_count);
     } else if (name == k_junit_prop_assigned_count) {
@@ -114,7 +121,7 @@ class Reader {
     testcase.address.classname = node.attribute("classname").value();
     testcase.address.name = node.attribute("name").value();
     if (const pugi::xml_attribute time = node.attribute("time")) {
-      const auto seconds = to_double(time.value());
+      const auto seconds = to_seconds(time.value());
       if (!seconds) return bad_number("time", time.value(), "testcase");
       testcase.time = *seconds;
     }

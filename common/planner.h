@@ -66,6 +66,8 @@ struct Shard {
 // Each shard lists its tests in collection order; with more shards than tests some
 // are empty. total_shards < 1 is treated as 1.
 inline constexpr double k_shard_balance_target = 1.05;
+// The most shards a plan has (CI matrices stop at a few hundred jobs); more is a usage error.
+inline constexpr int k_max_shards = 10000;
 inline constexpr long long k_max_split_divisor = 32;
 [[nodiscard]] std::vector<Shard> plan_shards(const Collection& collection,
                                              const std::vector<double>& estimates,

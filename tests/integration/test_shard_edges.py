@@ -34,7 +34,8 @@ def test_empty_shard_writes_a_valid_report_and_exits_0(tiny_suite):
 
 
 @pytest.mark.parametrize("args", [["--shard=3", "--total-shards=3"], ["--shard=0", "--total-shards=0"],
-                                  ["--shard=x", "--total-shards=2"], ["--shard=1"]])
+                                  ["--shard=x", "--total-shards=2"], ["--shard=1"],
+                                  ["--shard=0", "--total-shards=2147483647"]])
 def test_bad_shard_values_are_one_line_usage_errors(tiny_suite, args):
     result = h.run_drover(tiny_suite, *args)
     assert result.rc == 4, result.describe()
@@ -64,3 +65,26 @@ def test_shards_in_one_checkout_plan_from_the_same_durations(tmp_path):
     result = h.run_drover_tool(suite, "merge", *map(str, reports), "-o", str(suite / "merged.xml"))
     assert result.rc == 0, result.describe()
     assert len(h.parse_junit(suite / "merged.xml").cases) == 200
+
+
+def test_empty_suite_is_exit_5_in_every_shard_and_in_the_merge(tiny_suite):
+    # A -k typo must not turn a whole matrix green with zero tests.
+    reports = []
+    for index in range(2):
+        report = tiny_suite / f"shard-{index}.xml"
+        result = h.run_drover(tiny_suite, f"--shard={index}", "--total-shards=2", "-k", "no_such_test",
+                              "--junitxml", str(report))
+        assert result.rc == 5, result.describe()
+        reports.append(report)
+    result = h.run_drover_tool(tiny_suite, "merge", *map(str, reports), "-o", str(tiny_suite / "merged.xml"))
+    assert result.rc == 5, result.describe()
+
+
+def test_merge_reports_missing_shards_even_when_the_durations_file_is_bad(tiny_suite):
+    report = tiny_suite / "shard-0.xml"
+    assert h.run_drover(tiny_suite, "--shard=0", "--total-shards=2", "--junitxml", str(report)).rc == 0
+    (tiny_suite / "bad.json").write_text('{"a":')
+    result = h.run_drover_tool(tiny_suite, "merge", str(report), "-o", str(tiny_suite / "merged.xml"),
+                               "--durations", str(tiny_suite / "bad.json"))
+    assert result.rc == 1, result.describe()
+    assert "missing shard 1" in result.stderr and "bad.json: invalid JSON" in result.stderr, result.describe()
