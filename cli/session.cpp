@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/paths.h"
+#include "common/junit.h"
 
 namespace drover::cli {
 namespace {
@@ -36,6 +37,14 @@ int exit_code_for(const common::Error& error) {
 void print_error(const common::Error& error) {
   std::fflush(stdout);
   std::fprintf(stderr, "ERROR: %s\n", error.message.c_str());
+}
+
+common::Result<void> check_junitxml(const RunOptions& options, const common::Collection& collection) {
+  if (options.junitxml.empty()) return {};  // pytest reads the options only for --junitxml
+  if (auto usable = common::check_junit_ini(collection.junit); !usable) {
+    return common::fail(common::ErrorCode::internal, "INTERNALERROR --junitxml: " + usable.error().message);
+  }
+  return {};
 }
 
 common::Result<agent::PoolOptions> pool_options(const RunOptions& options, int workers) {
