@@ -136,7 +136,7 @@ class CaseWriter {
       }
       if (phase.when == Phase::teardown) {
         write_captured_output(result, i);
-        write_properties(phase);
+        write_user_properties(phase);
         close();
       }
     }
@@ -209,7 +209,7 @@ class CaseWriter {
   }
 
   // pytest's record_property(): the teardown report's user_properties, first in the testcase.
-  void write_properties(const PhaseReport& teardown) {
+  void write_user_properties(const PhaseReport& teardown) {
     if (teardown.properties.empty()) return;
     pugi::xml_node properties = m_case.prepend_child("properties");
     for (const auto& [name, value] : teardown.properties) add_property(properties, name, value);
