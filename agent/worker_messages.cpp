@@ -76,6 +76,39 @@ const json& object_entry(const json& value, const char* list) {
   return value;
 }
 
+// A list of [string, string] pairs: sections ([title, text]), properties ([name, value]).
+std::vector<std::pair<std::string, std::string>> string_pairs(const json& object, const char* key) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const json& pair : list_or_empty(object, key)) {
+    if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string()) {
+      throw BadField{std::string("an entry of \"") + key + "\" is not a pair of strings"};
+    }
+    out.emplace_back(pair[0].get<std::string>(), pair[1].get<std::string>());
+  }
+  return out;
+}
+
+common::JunitIni decode_junit_ini(const json& object) {
+  common::JunitIni ini;
+  auto it = object.find("junit");
+  if (it == object.end() || it->is_null()) return ini;  // an older worker: pytest's defaults
+  if (!it->is_object()) throw BadField{"\"junit\" is not an object"};
+  const json& junit = *it;
+  const auto word = [&](const char* key, std::string& out) {
+    if (junit.contains(key)) out = text(junit, key);  // missing: pytest's default stays
+  };
+  word("suite_name", ini.suite_name);
+  word("family", ini.family);
+  word("logging", ini.logging);
+  word("duration_report", ini.duration_report);
+  if (auto flag = junit.find("log_passing_tests"); flag != junit.end()) {
+    if (!flag->is_boolean()) throw BadField{"\"log_passing_tests\" is not a boolean"};
+    ini.log_passing_tests = flag->get<bool>();
+  }
+  ini.error = text(junit, "error");
+  return ini;
+}
+
 HelloMessage decode_hello(const json& object) {
   HelloMessage hello;
   hello.protocol = static_cast<int>(integer(object, "protocol", true));
@@ -122,6 +155,7 @@ CollectedMessage decode_collected(const json& object) {
                                 static_cast<int>(integer(entry, "line")), text(entry, "reason")});
   }
   if (object.contains("deselected")) collection.deselected = static_cast<std::size_t>(integer(object, "deselected"));
+  collection.junit = decode_junit_ini(object);
   return out;
 }
 
@@ -141,12 +175,9 @@ ReportMessage decode_report(const json& object) {
   }
   report.longrepr = text(object, "longrepr");
   report.message = text(object, "message");
-  for (const json& section : list_or_empty(object, "sections")) {
-    if (!section.is_array() || section.size() != 2 || !section[0].is_string() || !section[1].is_string()) {
-      throw BadField{"a section is not a [title, text] pair"};
-    }
-    report.sections.emplace_back(section[0].get<std::string>(), section[1].get<std::string>());
-  }
+  report.crash = text(object, "crash");
+  report.sections = string_pairs(object, "sections");
+  report.properties = string_pairs(object, "properties");
   return out;
 }
 

@@ -65,8 +65,28 @@ TEST(WorkerMessages, DecodesCollected) {
   EXPECT_EQ(c.skips[0].line, 3);
   EXPECT_EQ(c.skips[0].reason, "Skipped: no db");
   EXPECT_EQ(c.deselected, 4u);
-  // Older workers do not send `deselected`.
-  EXPECT_EQ(decode_as<CollectedMessage>(R"({"type":"collected","hash":"h","items":[]})").collection.deselected, 0u);
+  // Older workers do not send `deselected`, nor `junit`: pytest's defaults.
+  const auto old = decode_as<CollectedMessage>(R"({"type":"collected","hash":"h","items":[]})").collection;
+  EXPECT_EQ(old.deselected, 0u);
+  EXPECT_EQ(old.junit.suite_name, "pytest");
+  EXPECT_EQ(old.junit.family, "xunit2");
+  EXPECT_TRUE(old.junit.log_passing_tests);
+}
+
+TEST(WorkerMessages, DecodesJunitIniOptions) {
+  const auto junit = decode_as<CollectedMessage>(R"({"type":"collected","hash":"h","items":[],
+      "junit":{"suite_name":"mysuite","family":"xunit1","logging":"system-out","duration_report":"call",
+               "log_passing_tests":false}})").collection.junit;
+  EXPECT_EQ(junit.suite_name, "mysuite");
+  EXPECT_EQ(junit.family, "xunit1");
+  EXPECT_EQ(junit.logging, "system-out");
+  EXPECT_EQ(junit.duration_report, "call");
+  EXPECT_FALSE(junit.log_passing_tests);
+  EXPECT_TRUE(junit.error.empty());
+  const auto partial = decode_as<CollectedMessage>(R"({"type":"collected","hash":"h","items":[],
+      "junit":{"error":"junit_log_passing_tests: invalid truth value 'foo'"}})").collection.junit;
+  EXPECT_EQ(partial.error, "junit_log_passing_tests: invalid truth value 'foo'");
+  EXPECT_EQ(partial.logging, "no");
 }
 
 TEST(WorkerMessages, DecodesReport) {
@@ -82,8 +102,15 @@ TEST(WorkerMessages, DecodesReport) {
   ASSERT_EQ(report.report.sections.size(), 1u);
   EXPECT_EQ(report.report.sections[0].first, "Captured stdout call");
   EXPECT_EQ(report.report.sections[0].second, "hi\n");
+  EXPECT_TRUE(report.report.crash.empty());
+  EXPECT_TRUE(report.report.properties.empty());
   auto setup = decode_as<ReportMessage>(R"({"type":"report","index":0,"when":"setup","outcome":"passed","status":""})");
   EXPECT_EQ(setup.report.status, common::Status::none);
+  auto full = decode_as<ReportMessage>(R"({"type":"report","index":0,"when":"teardown","outcome":"failed",
+      "status":"error","crash":"AssertionError: m\nassert 0","properties":[["k","1"],["n","2"]]})");
+  EXPECT_EQ(full.report.crash, "AssertionError: m\nassert 0");
+  EXPECT_EQ(full.report.properties,
+            (std::vector<std::pair<std::string, std::string>>{{"k", "1"}, {"n", "2"}}));
 }
 
 TEST(WorkerMessages, DecodesSmallMessages) {
@@ -115,6 +142,10 @@ TEST(WorkerMessages, RejectsGarbageWithProtocolErrors) {
       R"({"type":"report","index":1,"when":"call","outcome":"passed","status":"great"})",
       R"({"type":"report","index":1,"when":"call","outcome":"passed","status":"passed","sections":[["a"]]})",
       R"({"type":"report","index":1,"when":"call","outcome":"passed","status":"passed","duration":"1"})",
+      R"({"type":"report","index":1,"when":"call","outcome":"passed","status":"passed","properties":[["k",1]]})",
+      R"({"type":"report","index":1,"when":"call","outcome":"failed","status":"failed","crash":["x"]})",
+      R"({"type":"collected","hash":"x","items":[],"junit":"xunit1"})",
+      R"({"type":"collected","hash":"x","items":[],"junit":{"log_passing_tests":"yes"}})",
       R"({"type":"collected","hash":"x"})",
       R"({"type":"collected","hash":"x","items":[{"file":"a.py"}]})",
       R"({"type":"collected","hash":"x","items":[1]})",

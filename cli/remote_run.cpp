@@ -298,6 +298,7 @@ std::optional<int> run_remote(const RunOptions& options) {
     auto collected = pool->start();
     if (!collected) return fail_with(collected.error());
     collection = std::move(*collected);
+    if (auto usable = check_junitxml(options, collection); !usable) return fail_with(usable.error());
     pytest_version = pool->pytest_version();
     if (queue) job_pool = std::move(pool);
   }

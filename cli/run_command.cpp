@@ -85,6 +85,10 @@ int run_local(const RunOptions& options) {
     print_error(collection.error());
     return exit_code_for(collection.error());
   }
+  if (auto usable = check_junitxml(options, *collection); !usable) {
+    print_error(usable.error());
+    return exit_code_for(usable.error());
+  }
   if (options.verbosity >= 0) reporter.line("rootdir: " + collection->rootdir);
   const auto durations_file = durations_path(options, collection->rootdir);
   auto durations = load_plan_durations(durations_file);

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/paths.h"
+#include "common/junit.h"
 
 namespace drover::cli {
 namespace {
@@ -44,6 +45,14 @@ common::Result<common::Durations> load_plan_durations(const std::filesystem::pat
     return common::fail(common::ErrorCode::usage, durations.error().message + " (fix or delete the durations file)");
   }
   return durations;
+}
+
+common::Result<void> check_junitxml(const RunOptions& options, const common::Collection& collection) {
+  if (options.junitxml.empty()) return {};  // pytest reads the options only for --junitxml
+  if (auto usable = common::check_junit_ini(collection.junit); !usable) {
+    return common::fail(common::ErrorCode::internal, "INTERNALERROR --junitxml: " + usable.error().message);
+  }
+  return {};
 }
 
 common::Result<agent::PoolOptions> pool_options(const RunOptions& options, int workers) {

@@ -18,6 +18,10 @@ namespace drover::cli {
 // "ERROR: message" on stderr, as pytest prints its own errors.
 void print_error(const common::Error& error);
 
+// With --junitxml: whether pytest's --junitxml could report with the collection's
+// junit_* ini options (common::check_junit_ini); pytest fails on a bad one, exit 3.
+[[nodiscard]] common::Result<void> check_junitxml(const RunOptions& options, const common::Collection& collection);
+
 // Pool options for a local run from resolved run options.
 [[nodiscard]] common::Result<agent::PoolOptions> pool_options(const RunOptions& options, int workers);
 

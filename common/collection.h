@@ -37,6 +37,17 @@ struct CollectSkip {
   std::string reason;  // "Skipped: no database"
 };
 
+// pytest's ini options for its --junitxml as the worker read them (config.getini),
+// in pytest's words: the JUnit writer interprets them exactly as pytest does.
+struct JunitIni {
+  std::string suite_name = "pytest";      // junit_suite_name
+  std::string family = "xunit2";          // junit_family: xunit2, xunit1 or legacy
+  std::string logging = "no";             // junit_logging: no, log, system-out, ...
+  std::string duration_report = "total";  // junit_duration_report: total or a phase
+  bool log_passing_tests = true;          // junit_log_passing_tests
+  std::string error;                      // an option pytest could not read ("" when fine)
+};
+
 struct Collection {
   std::vector<TestItem> items;
   std::string hash;  // hex digest over the node ids, see PROTOCOL.md
@@ -44,6 +55,7 @@ struct Collection {
   std::vector<CollectSkip> skips;
   std::string rootdir;  // absolute path of pytest's rootdir
   std::size_t deselected = 0;  // tests -k/-m (or plugins) removed from the collection
+  JunitIni junit;
 };
 
 }  // namespace drover::common

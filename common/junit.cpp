@@ -56,10 +56,6 @@ std::string captured(const std::vector<std::pair<std::string, std::string>>& sec
   return out;
 }
 
-// pytest's message source: reprcrash.message, or str(longrepr) when the report has
-// no crash location (fixture lookup errors, strict xpass, plugins' text). The
-// worker sends one line either way; when that line is just the start of the
-// longrepr, the longrepr is what pytest used.
 // pytest's junitxml writes str(report.longrepr): the terminal rendering the
 // worker sends, stripped at both ends.
 std::string pytest_str(const std::string& longrepr) {
@@ -69,7 +65,13 @@ std::string pytest_str(const std::string& longrepr) {
   return longrepr.substr(first, last - first + 1);
 }
 
+// pytest's message source: reprcrash.message (the worker's `crash`), or
+// str(longrepr) when the report has no crash location (fixture lookup errors,
+// strict xpass, plugins' text). Without `crash` (an older worker, drover's own
+// results) `message` is one line; when that line is just the start of the
+// longrepr, the longrepr is what pytest used.
 std::string pytest_reason(const PhaseReport& phase) {
+  if (!phase.crash.empty()) return phase.crash;
   const std::string longrepr = pytest_str(phase.longrepr);
   if (phase.message.empty()) return longrepr;
   if (longrepr.size() > phase.message.size() && longrepr.starts_with(phase.message) &&
@@ -83,11 +85,22 @@ std::string prepare_content(const std::string& content, std::string_view header)
   return python_center(header, 80, '-') + "\n" + content + "\n";
 }
 
+void add_property(pugi::xml_node properties, std::string_view name, const std::string& value, bool escape = true) {
+  pugi::xml_node property = properties.append_child("property");
+  property.append_attribute("name") = std::string(name).c_str();
+  property.append_attribute("value") = (escape ? bin_xml_escape(value) : value).c_str();
+}
+
 // Builds one test's <testcase> element(s), as pytest's _NodeReporter does.
 class CaseWriter {
  public:
-  CaseWriter(pugi::xml_node suite, const JunitReport& report, Stats& stats)
-      : m_suite(suite), m_report(report), m_stats(stats) {}
+  CaseWriter(pugi::xml_node suite, const JunitReport& report, JunitFamily family, Stats& stats)
+      : m_suite(suite),
+        m_report(report),
+        m_ini(report.collection->junit),
+        m_family(family),
+        m_logging(parse_junit_logging(m_ini.logging)),
+        m_stats(stats) {}
 
   void write(const TestItem& item, const TestResult& result) {
     m_item = &item;
@@ -109,7 +122,7 @@ class CaseWriter {
           add_simple("failure", pytest_reason(phase), pytest_str(phase.longrepr));
           ++m_stats.failure;
           call_failed = true;
-          if (!m_report.log_passing_tests) write_captured_output(result, i);
+          if (!m_ini.log_passing_tests) write_captured_output(result, i);
         } else {
           append_error(phase);
         }
@@ -118,9 +131,12 @@ class CaseWriter {
         append_skipped(result, i);
       }
       open();
-      m_duration += phase.duration;
+      if (m_ini.duration_report == "total" || m_ini.duration_report == to_string(phase.when)) {
+        m_duration += phase.duration;
+      }
       if (phase.when == Phase::teardown) {
         write_captured_output(result, i);
+        write_user_properties(phase);
         close();
       }
     }
@@ -134,7 +150,7 @@ class CaseWriter {
     const TestAddress address = mangle_test_address(m_item->nodeid);
     m_case.append_attribute("classname") = bin_xml_escape(address.classname).c_str();
     m_case.append_attribute("name") = bin_xml_escape(address.name).c_str();
-    if (m_report.family == JunitFamily::xunit1) {
+    if (m_family == JunitFamily::xunit1) {
       m_case.append_attribute("file") = m_item->file.c_str();
       if (m_item->line > 0) m_case.append_attribute("line") = m_item->line - 1;  // pytest's 0-based lineno
     }
@@ -192,9 +208,16 @@ class CaseWriter {
     write_captured_output(result, index);
   }
 
+  // pytest's record_property(): the teardown report's user_properties, first in the testcase.
+  void write_user_properties(const PhaseReport& teardown) {
+    if (teardown.properties.empty()) return;
+    pugi::xml_node properties = m_case.prepend_child("properties");
+    for (const auto& [name, value] : teardown.properties) add_property(properties, name, value);
+  }
+
   void write_captured_output(const TestResult& result, std::size_t index) {
-    const JunitLogging logging = m_report.logging;
-    if (!m_report.log_passing_tests && result.phases[index].outcome == "passed") return;
+    const JunitLogging logging = m_logging;
+    if (!m_ini.log_passing_tests && result.phases[index].outcome == "passed") return;
     if (logging == JunitLogging::no) return;
     const auto sections = sections_upto(result, index);
     std::string content;
@@ -220,17 +243,14 @@ class CaseWriter {
 
   pugi::xml_node m_suite;
   const JunitReport& m_report;
+  const JunitIni& m_ini;
+  JunitFamily m_family;
+  JunitLogging m_logging;
   Stats& m_stats;
   const TestItem* m_item = nullptr;
   pugi::xml_node m_case;
   double m_duration = 0.0;
 };
-
-void add_property(pugi::xml_node properties, std::string_view name, const std::string& value, bool escape = true) {
-  pugi::xml_node property = properties.append_child("property");
-  property.append_attribute("name") = std::string(name).c_str();
-  property.append_attribute("value") = (escape ? bin_xml_escape(value) : value).c_str();
-}
 
 void write_properties(pugi::xml_node suite, const JunitReport& report) {
   const Collection& collection = *report.collection;
@@ -317,10 +337,11 @@ void write_collect_reports(pugi::xml_node suite, const Collection& collection, J
 Result<JunitFamily> parse_junit_family(std::string_view word) {
   if (word == "xunit2") return JunitFamily::xunit2;
   if (word == "xunit1" || word == "legacy") return JunitFamily::xunit1;
-  return fail(ErrorCode::usage, "junit_family: expected one of legacy|xunit1|xunit2, got '" + std::string(word) + "'");
+  // pytest: an INTERNALERROR, KeyError from its table of families.
+  return fail(ErrorCode::usage, "junit_family: KeyError: '" + std::string(word) + "' (expected legacy, xunit1 or xunit2)");
 }
 
-Result<JunitLogging> parse_junit_logging(std::string_view word) {
+JunitLogging parse_junit_logging(std::string_view word) {
   static constexpr std::pair<std::string_view, JunitLogging> k_words[] = {
       {"no", JunitLogging::no},         {"log", JunitLogging::log},
       {"system-out", JunitLogging::system_out}, {"system-err", JunitLogging::system_err},
@@ -328,20 +349,29 @@ Result<JunitLogging> parse_junit_logging(std::string_view word) {
   for (const auto& [name, value] : k_words) {
     if (name == word) return value;
   }
-  return fail(ErrorCode::usage,
-              "junit_logging: expected one of no|log|system-out|system-err|out-err|all, got '" + std::string(word) + "'");
+  return JunitLogging::no;  // pytest matches none of its cases and writes nothing
+}
+
+Result<void> check_junit_ini(const JunitIni& ini) {
+  if (!ini.error.empty()) return fail(ErrorCode::internal, ini.error);
+  if (auto family = parse_junit_family(ini.family); !family) return fail(ErrorCode::internal, family.error().message);
+  return {};
 }
 
 Result<void> write_junit(const std::filesystem::path& path, const JunitReport& report) {
   if (report.collection == nullptr) return fail(ErrorCode::internal, path.string() + ": no collection to report");
   const Collection& collection = *report.collection;
+  if (auto usable = check_junit_ini(collection.junit); !usable) {
+    return fail(ErrorCode::internal, path.string() + ": " + usable.error().message);
+  }
+  const JunitFamily family = *parse_junit_family(collection.junit.family);
 
   pugi::xml_document doc;
   pugi::xml_node suite = start_junit_document(doc);
   write_properties(suite, report);
 
   Stats stats;
-  write_collect_reports(suite, collection, report.family, stats);
+  write_collect_reports(suite, collection, family, stats);
   std::vector<const TestResult*> ordered;
   for (const TestResult& result : report.results) {
     if (result.index >= collection.items.size()) {
@@ -351,11 +381,11 @@ Result<void> write_junit(const std::filesystem::path& path, const JunitReport& r
   }
   std::stable_sort(ordered.begin(), ordered.end(),
                    [](const TestResult* a, const TestResult* b) { return a->index < b->index; });
-  CaseWriter writer(suite, report, stats);
+  CaseWriter writer(suite, report, family, stats);
   for (const TestResult* result : ordered) writer.write(collection.items[result->index], *result);
 
   const int tests = stats.passed + stats.failure + stats.skipped + stats.error - stats.double_fail;
-  suite.attribute("name") = bin_xml_escape(report.suite_name).c_str();
+  suite.attribute("name") = collection.junit.suite_name.c_str();
   suite.attribute("errors") = stats.error;
   suite.attribute("failures") = stats.failure;
   suite.attribute("skipped") = stats.skipped;

@@ -5,7 +5,8 @@
 // (classname, name, time; xunit1 adds file and 0-based line), <failure>/<error>/
 // <skipped> with pytest's messages, a second <testcase> for a teardown error after
 // a failed call, collection errors and module-level skips as pytest records them,
-// and <system-out>/<system-err> only as junit_logging asks (pytest's default: none).
+// record_property()'s <properties> in the testcase, and <system-out>/<system-err>
+// only as junit_logging asks (pytest's default: none).
 // drover adds testsuite <properties> (version, collection hash, shard index and
 // count, assigned node ids) so a merge can prove completeness; the names are below.
 // Failure: a one-line Error naming the file; the file is written to a temporary
@@ -47,10 +48,17 @@ enum class JunitFamily { xunit2, xunit1 };
 // pytest's junit_logging ini option: which captured output goes into the report.
 enum class JunitLogging { no, log, system_out, system_err, out_err, all };
 
-[[nodiscard]] Result<JunitFamily> parse_junit_family(std::string_view word);    // "xunit2", "xunit1", "legacy"
-[[nodiscard]] Result<JunitLogging> parse_junit_logging(std::string_view word);  // "no", "log", ..., "all"
+[[nodiscard]] Result<JunitFamily> parse_junit_family(std::string_view word);  // "xunit2", "xunit1", "legacy"
+// "no", "log", ..., "all"; any other word writes no output, as in pytest.
+[[nodiscard]] JunitLogging parse_junit_logging(std::string_view word);
+// Whether pytest's --junitxml can report with these ini options. pytest fails with an
+// INTERNALERROR (exit 3) on a bad junit_family or junit_log_passing_tests: so does
+// this, with ErrorCode::internal, before any test runs. Other options take any word.
+[[nodiscard]] Result<void> check_junit_ini(const JunitIni& ini);
 
 struct JunitReport {
+  // The tests, and pytest's junit_* ini options (collection->junit) that shape the
+  // report: suite name, family, captured output, durations.
   const Collection* collection = nullptr;
   std::vector<TestResult> results;  // any order; one per test that ran
   double elapsed = 0.0;             // seconds, whole run
@@ -64,12 +72,6 @@ struct JunitReport {
   std::vector<TestIndex> assigned;
   bool assigned_set = false;  // true when `assigned` is meaningful even if empty
   std::vector<std::pair<std::string, std::string>> extra_properties;
-  // pytest's ini options that shape the report (junit_suite_name, junit_family,
-  // junit_logging, junit_log_passing_tests), with pytest's defaults.
-  std::string suite_name = "pytest";
-  JunitFamily family = JunitFamily::xunit2;
-  JunitLogging logging = JunitLogging::no;
-  bool log_passing_tests = true;
   std::string drover_version;  // written as drover.version when not empty
 };
 

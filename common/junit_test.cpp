@@ -220,7 +220,7 @@ TEST_F(JunitWriterTest, CapturedOutputFollowsJunitLogging) {
   report.results.push_back(test);
   EXPECT_FALSE(write(report).child("testcase").child("system-out"));  // pytest's default: junit_logging=no
 
-  report.logging = JunitLogging::all;
+  m_collection.junit.logging = "all";
   const pugi::xml_node testcase = write(report).child("testcase");
   const std::string rule(33, '-');
   EXPECT_EQ(std::string(testcase.child("system-out").text().get()),
@@ -228,7 +228,7 @@ TEST_F(JunitWriterTest, CapturedOutputFollowsJunitLogging) {
                 "\nsetup-out\nout#x07\ntd-out\n\n");
   EXPECT_EQ(std::string(testcase.child("system-err").text().get()), rule + " Captured Err " + rule + "\nerr\n\n");
 
-  report.log_passing_tests = false;
+  m_collection.junit.log_passing_tests = false;
   EXPECT_FALSE(write(report).child("testcase").child("system-out"));
 }
 
@@ -236,7 +236,7 @@ TEST_F(JunitWriterTest, Xunit1AddsFileAndZeroBasedLine) {
   const auto index = add("pkg/test_mod.py::TestC::test_m");  // line 10, 1-based
   m_collection.errors.push_back({"pkg/test_broken.py", "ImportError"});
   JunitReport report;
-  report.family = JunitFamily::xunit1;
+  m_collection.junit.family = "xunit1";
   report.results.push_back(with_call(index, phase(Phase::call, "passed", Status::passed)));
   const pugi::xml_node suite = write(report);
   const pugi::xml_node error = suite.child("testcase");
@@ -248,7 +248,82 @@ TEST_F(JunitWriterTest, Xunit1AddsFileAndZeroBasedLine) {
   EXPECT_EQ(parse_junit_family("legacy"), JunitFamily::xunit1);
   EXPECT_FALSE(parse_junit_family("xunit3"));
   EXPECT_EQ(parse_junit_logging("out-err"), JunitLogging::out_err);
-  EXPECT_FALSE(parse_junit_logging("yes"));
+  EXPECT_EQ(parse_junit_logging("yes"), JunitLogging::no);  // pytest writes no output for an unknown word
+}
+
+TEST_F(JunitWriterTest, UserPropertiesOpenTheTestcase) {
+  const auto index = add("t.py::test_prop");
+  TestResult test = with_call(index, phase(Phase::call, "failed", Status::failed, 0, "assert 0", "tb"));
+  test.phases[2].properties = {{"example_key", "1"}, {"ctl", "a\x01" "b"}};
+  JunitReport report;
+  report.results.push_back(test);
+  const pugi::xml_node testcase = write(report).child("testcase");
+  // pytest: <properties> first, then the failure; values through bin_xml_escape.
+  EXPECT_STREQ(testcase.first_child().name(), "properties");
+  const pugi::xml_node first = testcase.child("properties").child("property");
+  EXPECT_STREQ(first.attribute("name").value(), "example_key");
+  EXPECT_STREQ(first.attribute("value").value(), "1");
+  EXPECT_STREQ(first.next_sibling("property").attribute("value").value(), "a#x01b");
+  EXPECT_TRUE(testcase.child("failure"));
+}
+
+TEST_F(JunitWriterTest, CrashMessageIsTheWholeMessage) {
+  const auto failed = add("t.py::test_fail");
+  const auto setup = add("t.py::test_setup");
+  PhaseReport call = phase(Phase::call, "failed", Status::failed, 0, "AssertionError: plain msg", "tb");
+  call.crash = "AssertionError: plain msg\nassert 0";
+  PhaseReport error = phase(Phase::setup, "failed", Status::error, 0, "RuntimeError: a", "tb");
+  error.crash = "RuntimeError: a\nb";
+  JunitReport report;
+  report.results.push_back(with_call(failed, call));
+  report.results.push_back(result(setup, {error, phase(Phase::teardown, "passed", Status::none)}));
+  const pugi::xml_node suite = write(report);
+  EXPECT_STREQ(suite.child("testcase").child("failure").attribute("message").value(),
+               "AssertionError: plain msg\nassert 0");
+  EXPECT_NE(m_text.find("message=\"AssertionError: plain msg&#10;assert 0\""), std::string::npos) << m_text;
+  EXPECT_STREQ(suite.child("testcase").next_sibling().child("error").attribute("message").value(),
+               "failed on setup with \"RuntimeError: a\nb\"");
+}
+
+TEST_F(JunitWriterTest, IniOptionsShapeTheReport) {
+  const auto index = add("t.py::test_x");
+  TestResult test = with_call(index, phase(Phase::call, "passed", Status::passed, 0.5));
+  test.phases[0].duration = 0.25;
+  test.phases[2].duration = 0.125;
+  JunitReport report;
+  report.results.push_back(test);
+  EXPECT_STREQ(write(report).attribute("name").value(), "pytest");
+  EXPECT_STREQ(write(report).child("testcase").attribute("time").value(), "0.875");
+  m_collection.junit.suite_name = "mysuite";
+  m_collection.junit.duration_report = "call";
+  pugi::xml_node suite = write(report);
+  EXPECT_STREQ(suite.attribute("name").value(), "mysuite");
+  EXPECT_STREQ(suite.child("testcase").attribute("time").value(), "0.500");
+  m_collection.junit.duration_report = "teardown";  // pytest compares the word with each phase
+  EXPECT_STREQ(write(report).child("testcase").attribute("time").value(), "0.125");
+  m_collection.junit.duration_report = "foo";
+  EXPECT_STREQ(write(report).child("testcase").attribute("time").value(), "0.000");
+}
+
+TEST_F(JunitWriterTest, BadIniOptionsFailAsPytestDoes) {
+  JunitIni ini;
+  EXPECT_TRUE(check_junit_ini(ini));
+  ini.family = "legacy";
+  EXPECT_TRUE(check_junit_ini(ini));
+  ini.logging = "foo";  // pytest writes no output for it, and no error
+  EXPECT_TRUE(check_junit_ini(ini));
+  ini.family = "foo";
+  auto bad = check_junit_ini(ini);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::internal);
+  EXPECT_NE(bad.error().message.find("junit_family"), std::string::npos);
+  ini = JunitIni{};
+  ini.error = "junit_log_passing_tests: invalid truth value 'foo'";
+  ASSERT_FALSE(check_junit_ini(ini));
+  m_collection.junit = ini;
+  JunitReport report;
+  report.collection = &m_collection;
+  EXPECT_FALSE(write_junit(m_dir / "bad.xml", report));
 }
 
 TEST_F(JunitWriterTest, DroverPropertiesListTheAssignment) {

@@ -18,7 +18,7 @@ constexpr std::string_view k_magic = "drover";
 template <class T>
 inline constexpr bool k_is_record =
     std::is_same_v<T, TestItem> || std::is_same_v<T, CollectError> ||
-    std::is_same_v<T, CollectSkip> || std::is_same_v<T, Collection> ||
+    std::is_same_v<T, CollectSkip> || std::is_same_v<T, JunitIni> || std::is_same_v<T, Collection> ||
     std::is_same_v<T, PhaseReport> || std::is_same_v<T, TestResult> ||
     std::is_same_v<T, Hello> || std::is_same_v<T, Welcome> || std::is_same_v<T, Heartbeat> ||
     std::is_same_v<T, WorkRequest> || std::is_same_v<T, Lease> ||
@@ -46,13 +46,17 @@ void fields(V& v, M& m) {
     v("nodeid", m.nodeid), v("longrepr", m.longrepr);
   } else if constexpr (std::is_same_v<T, CollectSkip>) {
     v("nodeid", m.nodeid), v("file", m.file), v("line", m.line), v("reason", m.reason);
+  } else if constexpr (std::is_same_v<T, JunitIni>) {
+    v("suite_name", m.suite_name), v("family", m.family), v("logging", m.logging);
+    v("duration_report", m.duration_report), v("log_passing_tests", m.log_passing_tests);
+    v("error", m.error);
   } else if constexpr (std::is_same_v<T, Collection>) {
     v("items", m.items), v("hash", m.hash), v("errors", m.errors), v("skips", m.skips);
-    v("rootdir", m.rootdir);
+    v("rootdir", m.rootdir), v("junit", m.junit);
   } else if constexpr (std::is_same_v<T, PhaseReport>) {
     v("when", m.when), v("outcome", m.outcome), v("status", m.status);
     v("duration", m.duration), v("longrepr", m.longrepr), v("message", m.message);
-    v("sections", m.sections);
+    v("sections", m.sections), v("crash", m.crash), v("properties", m.properties);
   } else if constexpr (std::is_same_v<T, TestResult>) {
     v("index", m.index), v("worker", m.worker), v("phases", m.phases);
   } else if constexpr (std::is_same_v<T, Hello>) {

@@ -63,6 +63,8 @@ TEST(ProtocolTest, LeaseAndResultRoundTrip) {
   call.longrepr = "assert 1 == 2";
   call.message = "AssertionError";
   call.sections = {{"Captured stdout call", "hi\n"}};
+  call.crash = "AssertionError: m\nassert 1 == 2";
+  call.properties = {{"example_key", "1"}};
   result.result.phases = {call};
   const TestResultMsg got = round_trip(result);
   ASSERT_EQ(got.result.phases.size(), 1u);
@@ -72,6 +74,8 @@ TEST(ProtocolTest, LeaseAndResultRoundTrip) {
   EXPECT_EQ(got.result.phases[0].when, Phase::call);
   EXPECT_DOUBLE_EQ(got.result.phases[0].duration, 0.25);
   EXPECT_EQ(got.result.phases[0].sections, call.sections);
+  EXPECT_EQ(got.result.phases[0].crash, call.crash);
+  EXPECT_EQ(got.result.phases[0].properties, call.properties);
 }
 
 TEST(ProtocolTest, RunSubmitCarriesCollection) {
@@ -81,6 +85,12 @@ TEST(ProtocolTest, RunSubmitCarriesCollection) {
                              {"t/test_a.py::T::test_y", "t/test_a.py", "T", 9, {}}};
   submit.collection.hash = "h";
   submit.collection.errors = {{"t/test_bad.py", "SyntaxError"}};
+  submit.collection.junit.suite_name = "mysuite";
+  submit.collection.junit.family = "xunit1";
+  submit.collection.junit.logging = "all";
+  submit.collection.junit.duration_report = "call";
+  submit.collection.junit.log_passing_tests = false;
+  submit.collection.junit.error = "bad";
   submit.selection = {1};
   submit.durations = {{"t/test_a.py::test_x", 1.5}};
   const RunSubmit back = round_trip(submit);
@@ -88,6 +98,12 @@ TEST(ProtocolTest, RunSubmitCarriesCollection) {
   EXPECT_EQ(back.collection.items[1].cls, "T");
   EXPECT_EQ(back.collection.items[0].markers, std::vector<std::string>{"slow"});
   EXPECT_EQ(back.collection.errors[0].longrepr, "SyntaxError");
+  EXPECT_EQ(back.collection.junit.suite_name, "mysuite");
+  EXPECT_EQ(back.collection.junit.family, "xunit1");
+  EXPECT_EQ(back.collection.junit.logging, "all");
+  EXPECT_EQ(back.collection.junit.duration_report, "call");
+  EXPECT_FALSE(back.collection.junit.log_passing_tests);
+  EXPECT_EQ(back.collection.junit.error, "bad");
   EXPECT_EQ(back.selection, submit.selection);
   EXPECT_EQ(back.durations, submit.durations);
   EXPECT_EQ(back.group_by, "file");

@@ -33,8 +33,13 @@ struct PhaseReport {
   double duration = 0.0; // seconds
   std::string longrepr;  // failure/error text as pytest prints it; skip: "file:line: reason"
   std::string message;   // one line: exception line for failures, reason for skips/xfails
+  // A failure's whole crash message (pytest's reprcrash.message, every line), when
+  // its longrepr has one; "" otherwise. pytest's JUnit writes it as the message.
+  std::string crash;
   // ("Captured stdout call", text), ("Captured stderr call", ...), ("Captured log call", ...)
   std::vector<std::pair<std::string, std::string>> sections;
+  // pytest's item.user_properties as (name, str(value)): record_property().
+  std::vector<std::pair<std::string, std::string>> properties;
 };
 
 struct TestResult {

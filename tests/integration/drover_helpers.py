@@ -270,6 +270,23 @@ def parse_junit(path: Path) -> Junit:
     return Junit(cases, properties, attrs)
 
 
+def junit_view(path: Path) -> tuple[dict[str, str], list[str]]:
+    """Everything pytest's JUnit writer decides, for comparing reports exactly: the
+    testsuite's name and totals, and each testcase whole (attributes, properties,
+    messages, texts, captured output) without its time and drover's own suite
+    properties. Testcases sorted: workers finish in any order."""
+    root = ET.parse(path).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    assert suite is not None, f"{path}: no <testsuite>"
+    totals = {k: suite.get(k, "") for k in ("name", "tests", "failures", "errors", "skipped")}
+    cases = []
+    for testcase in suite.findall("testcase"):
+        testcase = ET.fromstring(ET.tostring(testcase))  # a copy
+        testcase.attrib.pop("time", None)
+        cases.append(ET.tostring(testcase, encoding="unicode"))
+    return totals, sorted(cases)
+
+
 def multiset_diff(expected: collections.Counter, actual: collections.Counter) -> str:
     missing = expected - actual
     extra = actual - expected

@@ -165,6 +165,7 @@ class WorkerPlugin:
             "errors": self._errors,
             "skips": self._skips,
             "deselected": self._deselected,
+            "junit": _junit_options(self.config),
         }
 
     def _fork_seats(self):
@@ -326,13 +327,15 @@ class WorkerPlugin:
         longrepr = report.longrepr
         wasxfail = getattr(report, "wasxfail", None)
         sections = report.sections
-        quiet = longrepr is None and not sections and wasxfail is None
+        properties = getattr(report, "user_properties", None)
+        quiet = longrepr is None and not sections and wasxfail is None and not properties
         if quiet and report.when in _PHASES and report.outcome in _OUTCOMES:
             # The common case (a quiet passed phase), formatted without the JSON encoder:
             # every interpolated value is JSON-safe as it is.
             quiet = _QUIET % (self._index, report.when, report.outcome, status, float(report.duration))
             self._writer.send_raw(quiet)
             return
+        crash = None
         if longrepr is None:
             text = message = ""
         elif isinstance(longrepr, tuple):  # a skip: (path, 1-based line, "Skipped: reason")
@@ -347,19 +350,22 @@ class WorkerPlugin:
             message = wasxfail
         if sections:
             sections = [[title, self._cap(content)] for title, content in sections]
-        self._writer.send(
-            {
-                "type": "report",
-                "index": self._index,
-                "when": report.when,
-                "outcome": report.outcome,
-                "status": status,
-                "duration": report.duration,
-                "longrepr": text,
-                "message": message,
-                "sections": sections,
-            }
-        )
+        sent = {
+            "type": "report",
+            "index": self._index,
+            "when": report.when,
+            "outcome": report.outcome,
+            "status": status,
+            "duration": report.duration,
+            "longrepr": text,
+            "message": message,
+            "sections": sections,
+        }
+        if crash is not None and report.outcome == "failed":
+            sent["crash"] = str(crash.message)  # pytest's JUnit message, all its lines
+        if properties:
+            sent["properties"] = [[str(name), str(value)] for name, value in properties]
+        self._writer.send(sent)
 
     def _cap(self, content):
         limit = self._capture_limit
@@ -468,6 +474,36 @@ def _mute_progress(config):
 
 def _ignore(*args):
     return None
+
+
+# pytest's ini options for --junitxml, with the key drover sends each under.
+_JUNIT_INI = (
+    ("suite_name", "junit_suite_name"),
+    ("family", "junit_family"),
+    ("logging", "junit_logging"),
+    ("duration_report", "junit_duration_report"),
+    ("log_passing_tests", "junit_log_passing_tests"),
+)
+
+
+def _junit_options(config):
+    """The ini options pytest's junitxml plugin reads, read the same way (config.getini).
+
+    pytest reads them only with --junitxml, which the worker never has: a value pytest
+    could not read (a bad bool) is sent as `error`, for drover to fail as pytest would.
+    Without pytest's junitxml plugin (-p no:junitxml) the options do not exist: {}.
+    """
+    options = {}
+    if not config.pluginmanager.has_plugin("junitxml"):
+        return options
+    for key, name in _JUNIT_INI:
+        try:
+            value = config.getini(name)
+        except ValueError as error:
+            options.setdefault("error", "%s: %s" % (name, error))
+            continue
+        options[key] = value if isinstance(value, bool) else str(value)
+    return options
 
 
 def _text(longrepr):

@@ -9,11 +9,22 @@ starts (so the agent always knows what is in flight) and before blocking for com
 A dead agent (EPIPE) marks the writer broken instead of raising inside pytest hooks.
 """
 
+import codecs
 import json
 import os
 import select
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _visible_surrogates(error):
+    # A lone surrogate (undecodable output, "\udcff") has no UTF-8 form, and JSON
+    # readers reject it escaped too. It is sent as pytest's junitxml shows it: "#xDCFF".
+    bad = error.object[error.start : error.end]
+    return "".join("#x%04X" % ord(char) for char in bad), error.end
+
+
+codecs.register_error("drover_visible_surrogates", _visible_surrogates)
 
 # Longest command line we accept before calling it malformed: protects against an agent
 # that writes garbage without newlines.
@@ -44,8 +55,7 @@ class Writer:
     def flush(self):
         if not self._parts:
             return
-        # Lone surrogates (undecodable captured output) become "?" instead of failing.
-        data = ("\n".join(self._parts) + "\n").encode("utf-8", "replace")
+        data = ("\n".join(self._parts) + "\n").encode("utf-8", "drover_visible_surrogates")
         self._parts.clear()
         if self.broken:
             return

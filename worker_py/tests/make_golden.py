@@ -58,8 +58,8 @@ class TestOutput:
         sys.stderr.write("x" * 100)
 
 @pytest.mark.parametrize("n", [1, 2])
-def test_param(n):
-    pass
+def test_param(n, record_property):
+    record_property("n", n)
 ''',
     "test_broken.py": "import no_such_module\n",
     "test_skipped.py": "import pytest\npytest.skip('needs a GPU', allow_module_level=True)\n",

@@ -211,3 +211,75 @@ def test_a_report_the_worker_cannot_encode_does_not_end_the_session(tmp_path):
     assert (odd["outcome"], odd["status"]) == ("failed", "failed")
     assert odd["message"].startswith("drover worker could not report this phase: TypeError(")
     assert results[1]["call"]["status"] == "passed"
+
+
+JUNIT = '''
+import pytest
+
+def test_props(record_property):
+    record_property("key", "v")
+    record_property("n", 2)
+
+def test_multiline():
+    assert 0, "first\\nsecond"
+
+def test_surrogate():
+    assert 0, "bad \\udcff here"
+
+def test_plain():
+    pass
+'''
+
+
+def test_reports_carry_what_pytests_junit_writes(tmp_path):
+    write_suite(tmp_path, {"test_junit.py": JUNIT})
+    collected, results, _ = Worker(tmp_path, ["-p", "no:cacheprovider"]).run_all()
+    tests = by_name(collected, results)
+    # pytest puts item.user_properties on every phase report: empty at setup here.
+    props = tests["test_props"]
+    assert "properties" not in props["setup"]
+    assert props["call"]["properties"] == props["teardown"]["properties"] == [["key", "v"], ["n", "2"]]
+    multiline = tests["test_multiline"]["call"]
+    assert multiline["message"] == "AssertionError: first"  # one line, for the terminal
+    assert multiline["crash"] == "AssertionError: first\n  second\nassert 0"  # reprcrash.message, as is
+    # A lone surrogate has no UTF-8 form: sent as pytest's JUnit shows it.
+    assert tests["test_surrogate"]["call"]["crash"] == "AssertionError: bad #xDCFF here\nassert 0"
+    plain = tests["test_plain"]
+    assert not any("crash" in plain[when] or "properties" in plain[when] for when in ("setup", "call", "teardown"))
+    assert collected["junit"] == {
+        "suite_name": "pytest",
+        "family": "xunit2",
+        "logging": "no",
+        "duration_report": "total",
+        "log_passing_tests": True,
+    }
+
+
+@pytest.mark.parametrize(
+    "ini, expected",
+    [
+        (
+            "junit_suite_name = s\njunit_family = legacy\njunit_logging = all\n"
+            "junit_duration_report = call\njunit_log_passing_tests = false\n",
+            {"suite_name": "s", "family": "legacy", "logging": "all", "duration_report": "call", "log_passing_tests": False},
+        ),
+        (
+            "junit_log_passing_tests = foo\n",
+            {
+                "suite_name": "pytest",
+                "family": "xunit2",
+                "logging": "no",
+                "duration_report": "total",
+                "error": "junit_log_passing_tests: invalid truth value 'foo'",
+            },
+        ),
+    ],
+    ids=["all-set", "bad-bool"],
+)
+def test_collected_carries_the_junit_ini_options(tmp_path, ini, expected):
+    write_suite(tmp_path, {"pytest.ini": "[pytest]\n" + ini, "test_junit.py": JUNIT})
+    worker = Worker(tmp_path, ["-p", "no:cacheprovider"])
+    collected = worker.start()
+    worker.close()
+    assert collected["junit"] == expected
+    assert Worker(tmp_path, ["-p", "no:cacheprovider", "-p", "no:junitxml"]).start()["junit"] == {}

@@ -34,7 +34,12 @@ WORKER_MESSAGES = {
     "cancelled": {"indices": list},
     "bye": {"exitstatus": _INT},
 }
-WORKER_OPTIONAL = {"hello": {"features": list}, "collected": {"deselected": _INT}}
+WORKER_OPTIONAL = {
+    "hello": {"features": list},
+    "collected": {"deselected": _INT, "junit": dict},
+    "report": {"crash": _STR, "properties": list},
+}
+JUNIT = {"suite_name": _STR, "family": _STR, "logging": _STR, "duration_report": _STR, "error": _STR}
 
 COMMANDS = {"run": {"indices": list}, "cancel": {"indices": list}, "shutdown": {}}
 
@@ -83,6 +88,9 @@ def check_worker_message(message):
         for skip in message["skips"]:
             _check_fields(skip, SKIP, {}, "collected.skips[]")
             assert skip["line"] >= 0
+        junit = dict(message.get("junit", {}))
+        assert isinstance(junit.pop("log_passing_tests", True), bool), message["junit"]
+        _check_fields(junit, {}, JUNIT, "collected.junit")
     elif kind in ("start", "finished"):
         _check_index(message["index"], kind)
     elif kind == "report":
@@ -92,9 +100,9 @@ def check_worker_message(message):
         assert message["status"] in STATUSES, message["status"]
         assert message["duration"] >= 0
         assert "\n" not in message["message"], message["message"]
-        for section in message["sections"]:
-            assert isinstance(section, list) and len(section) == 2, section
-            assert all(isinstance(part, str) for part in section), section
+        for pair in message["sections"] + message.get("properties", []):
+            assert isinstance(pair, list) and len(pair) == 2, pair
+            assert all(isinstance(part, str) for part in pair), pair
     elif kind == "cancelled":
         for index in message["indices"]:
             _check_index(index, kind)
