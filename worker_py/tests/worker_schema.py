@@ -33,10 +33,15 @@ WORKER_MESSAGES = {
     "finished": {"index": _INT},
     "cancelled": {"indices": list},
     "bye": {"exitstatus": _INT},
+    "exit": {"index": _INT, "returncode": _INT, "message": _STR, "detail": _STR},
+    "nosession": {"exitstatus": _INT},
 }
-WORKER_OPTIONAL = {"hello": {"features": list}, "collected": {"deselected": _INT}}
+WORKER_OPTIONAL = {
+    "hello": {"features": list},
+    "collected": {"deselected": _INT, "collectonly": bool, "maxfail": _INT},
+}
 
-COMMANDS = {"run": {"indices": list}, "cancel": {"indices": list}, "shutdown": {}}
+COMMANDS = {"run": {"indices": list}, "cancel": {"indices": list}, "stop": {}, "shutdown": {}}
 
 ITEM = {"nodeid": _STR, "file": _STR, "cls": _STR, "line": _INT, "markers": list}
 ERROR = {"nodeid": _STR, "longrepr": _STR}
@@ -52,7 +57,7 @@ def _check_fields(value, fields, optional, what):
     for name, kind in {**fields, **optional}.items():
         if name in value:
             field = value[name]
-            assert isinstance(field, kind) and not isinstance(field, bool), "%s.%s has type %s" % (
+            assert isinstance(field, kind) and (kind is bool or not isinstance(field, bool)), "%s.%s has type %s" % (
                 what,
                 name,
                 type(field).__name__,
