@@ -40,6 +40,7 @@ TEST(Config, RejectsUnknownKeysAndWrongTypesInOneLine) {
       {"pyton: x\n", "drover.yaml: unknown key 'pyton'"},
       {"timeout: soon\n", "drover.yaml: 'timeout' must be a number of seconds"},
       {"timeout: -1\n", "drover.yaml: 'timeout' must be >= 0"},
+      {"maxfail: -1\n", "drover.yaml: 'maxfail' must be >= 0 (0: no limit)"},
       {"continue_on_collection_errors: maybe\n", "drover.yaml: 'continue_on_collection_errors' must be true or false"},
       {"pytest_args: -x\n", "drover.yaml: 'pytest_args' must be a list of strings"},
       {"- a\n- b\n", "drover.yaml: expected a mapping of settings"},
