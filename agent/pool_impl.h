@@ -60,6 +60,9 @@ struct Worker {
   std::vector<common::PhaseReport> phases;  // of the running test
   bool collected = false;
   bool can_cancel = false;
+  bool can_stop = false;        // understands `stop` (hello features)
+  bool stop_sent = false;
+  bool session_exited = false;  // sent `exit`: a test ended its session
   int cancels_in_flight = 0;
   bool bye = false;
   bool shutdown_sent = false;
@@ -96,6 +99,7 @@ struct Pool::Impl {
   std::atomic<bool> interrupted{false};
   WorkSource* source = nullptr;         // set during run()
   std::optional<common::Error> failure;  // ends start()/run() with this error
+  bool no_session = false;  // a worker's pytest ended without a session (Pool::ended_without_session)
   bool forking = false;  // the first worker forks the others (options.worker_start)
   std::optional<SubreaperScope> subreaper;  // while forked workers may still turn up
 
@@ -125,6 +129,7 @@ struct Pool::Impl {
   void on_collected(Worker& worker, const common::Collection& collected);
   void on_finished(Worker& worker, TestIndex index);
   void on_cancelled(Worker& worker, const std::vector<TestIndex>& indices);
+  void on_session_exit(Worker& worker, const ExitMessage& exit);
   void on_exit(Worker& worker);
   void protocol_failure(Worker& worker, const std::string& why);
   // Hands tests back to the source, grouped by lease; removes them from the queue.

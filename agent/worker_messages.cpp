@@ -156,6 +156,13 @@ CollectedMessage decode_collected(const json& object) {
   }
   if (object.contains("deselected")) collection.deselected = static_cast<std::size_t>(integer(object, "deselected"));
   collection.junit = decode_junit_ini(object);
+  if (auto it = object.find("collectonly"); it != object.end() && !it->is_null()) {
+    if (!it->is_boolean()) throw BadField{"\"collectonly\" is not a boolean"};
+    collection.collect_only = it->get<bool>();
+  }
+  const std::int64_t maxfail = integer(object, "maxfail");
+  if (maxfail < 0 || maxfail > std::numeric_limits<int>::max()) throw BadField{"\"maxfail\" is out of range"};
+  collection.maxfail = static_cast<int>(maxfail);
   return out;
 }
 
@@ -181,6 +188,20 @@ ReportMessage decode_report(const json& object) {
   return out;
 }
 
+ExitMessage decode_exit(const json& object) {
+  ExitMessage out;
+  const std::int64_t index = integer(object, "index");
+  if (index >= 0) out.index = to_index(object.at("index"), "index");
+  const std::int64_t returncode = integer(object, "returncode", true);
+  if (returncode < std::numeric_limits<int>::min() || returncode > std::numeric_limits<int>::max()) {
+    throw BadField{"\"returncode\" is out of range"};
+  }
+  out.returncode = static_cast<int>(returncode);
+  out.message = text(object, "message");
+  out.detail = text(object, "detail");
+  return out;
+}
+
 WorkerMessage decode_object(const json& object) {
   const std::string type = text(object, "type", true);
   if (type == "hello") return decode_hello(object);
@@ -191,6 +212,8 @@ WorkerMessage decode_object(const json& object) {
   if (type == "finished") return FinishedMessage{index_of(object)};
   if (type == "bye") return ByeMessage{static_cast<int>(integer(object, "exitstatus"))};
   if (type == "cancelled") return CancelledMessage{indices_of(object)};
+  if (type == "exit") return decode_exit(object);
+  if (type == "nosession") return NoSessionMessage{static_cast<int>(integer(object, "exitstatus"))};
   return UnknownMessage{type};
 }
 
@@ -229,6 +252,8 @@ std::string encode_run(std::span<const common::TestIndex> indices) { return with
 std::string encode_cancel(std::span<const common::TestIndex> indices) {
   return with_indices("cancel", indices);
 }
+
+std::string encode_stop() { return json{{"type", "stop"}}.dump() + "\n"; }
 
 std::string encode_shutdown() { return json{{"type", "shutdown"}}.dump() + "\n"; }
 

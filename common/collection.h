@@ -56,6 +56,10 @@ struct Collection {
   std::string rootdir;  // absolute path of pytest's rootdir
   std::size_t deselected = 0;  // tests -k/-m (or plugins) removed from the collection
   JunitIni junit;
+  // What pytest made of its own options (ini addopts included), for drover to follow.
+  // Not part of `hash`, and not sent to the farm (agents get the pytest args themselves).
+  bool collect_only = false;  // --collect-only/--co: list the tests, run none
+  int maxfail = 0;            // pytest's -x (1) / --maxfail N; 0: no limit
 };
 
 }  // namespace drover::common

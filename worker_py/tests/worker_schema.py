@@ -33,15 +33,17 @@ WORKER_MESSAGES = {
     "finished": {"index": _INT},
     "cancelled": {"indices": list},
     "bye": {"exitstatus": _INT},
+    "exit": {"index": _INT, "returncode": _INT, "message": _STR, "detail": _STR},
+    "nosession": {"exitstatus": _INT},
 }
 WORKER_OPTIONAL = {
     "hello": {"features": list},
-    "collected": {"deselected": _INT, "junit": dict},
+    "collected": {"deselected": _INT, "junit": dict, "collectonly": bool, "maxfail": _INT},
     "report": {"crash": _STR, "properties": list},
 }
 JUNIT = {"suite_name": _STR, "family": _STR, "logging": _STR, "duration_report": _STR, "error": _STR}
 
-COMMANDS = {"run": {"indices": list}, "cancel": {"indices": list}, "shutdown": {}}
+COMMANDS = {"run": {"indices": list}, "cancel": {"indices": list}, "stop": {}, "shutdown": {}}
 
 ITEM = {"nodeid": _STR, "file": _STR, "cls": _STR, "line": _INT, "markers": list}
 ERROR = {"nodeid": _STR, "longrepr": _STR}
@@ -57,7 +59,7 @@ def _check_fields(value, fields, optional, what):
     for name, kind in {**fields, **optional}.items():
         if name in value:
             field = value[name]
-            assert isinstance(field, kind) and not isinstance(field, bool), "%s.%s has type %s" % (
+            assert isinstance(field, kind) and (kind is bool or not isinstance(field, bool)), "%s.%s has type %s" % (
                 what,
                 name,
                 type(field).__name__,
