@@ -374,6 +374,7 @@ std::optional<int> run_remote(const RunOptions& options) {
   submit.durations = *durations;
   submit.queue = queue;
   submit.pytest_version = pytest_version;  // agents with another pytest cannot serve the run
+  submit.timeout = options.timeout;  // agents apply the run's timeout, as a local run would
   if (queue) submit.slots = options.shard->total * options.workers;
   if (auto sent = client.send(submit); !sent) return fail_with(sent.error());
 
