@@ -23,6 +23,10 @@
 namespace drover::coordinator {
 namespace {
 
+constexpr std::size_t k_http_threads = 32;
+constexpr int k_http_read_timeout_s = 10;
+constexpr int k_http_keep_alive_s = 2;
+
 using Json = nlohmann::json;
 
 void reply_json(httplib::Response& response, int status, const Json& body) {
@@ -88,7 +92,14 @@ struct HttpApi::Impl {
 
   bool authorized(const httplib::Request& request) const {
     if (options.token.empty()) return true;
-    return request.get_header_value("Authorization") == "Bearer " + options.token;
+    // The scheme is case-insensitive (RFC 9110: "bearer" is "Bearer"); the token is not.
+    const std::string header = request.get_header_value("Authorization");
+    constexpr std::string_view scheme = "bearer ";
+    if (header.size() != scheme.size() + options.token.size()) return false;
+    for (std::size_t i = 0; i < scheme.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i]) return false;
+    }
+    return header.compare(scheme.size(), std::string::npos, options.token) == 0;
   }
 
   void junit(const std::string& id, httplib::Response& response) {
@@ -184,7 +195,12 @@ struct HttpApi::Impl {
       int yes = 1;
       ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     });
-    server.set_read_timeout(std::chrono::seconds(30));
+    // Each connection holds a pool thread while it is open: idle or half-sent
+    // connections must not starve health checks and uploads. Timeouts are per read,
+    // so a slow but moving upload is not cut.
+    server.new_task_queue = [] { return new httplib::ThreadPool(k_http_threads); };
+    server.set_read_timeout(std::chrono::seconds(k_http_read_timeout_s));
+    server.set_keep_alive_timeout(k_http_keep_alive_s);
     server.set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
       if (request.path == "/api/v1/health" || authorized(request)) {
         return httplib::Server::HandlerResponse::Unhandled;

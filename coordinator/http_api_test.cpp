@@ -5,6 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <vector>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -188,8 +191,27 @@ TEST_F(HttpApiTest, TokenGuardsEverythingButHealth) {
   EXPECT_EQ(m_client->Get("/api/v1/runs")->status, 401);
   m_client->set_bearer_token_auth("s3cret");
   EXPECT_EQ(m_client->Get("/api/v1/runs")->status, 200);
+  httplib::Client plain("127.0.0.1", m_port);  // sends only the header given
+  EXPECT_EQ(plain.Get("/api/v1/runs", {{"Authorization", "bearer s3cret"}})->status, 200);  // scheme: any case
+  EXPECT_EQ(plain.Get("/api/v1/runs", {{"Authorization", "Bearer S3CRET"}})->status, 401);
+  EXPECT_EQ(plain.Get("/api/v1/runs", {{"Authorization", "Bearer s3cret2"}})->status, 401);
   EXPECT_EQ(m_client->Put("/api/v1/durations", R"({"t.py::a": 1})", "application/json")->status, 200);
   EXPECT_DOUBLE_EQ(m_store->durations().value().at("t.py::a"), 1.0);
+}
+
+// A connected TCP socket to the API, or -1.
+int connect_to(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 TEST_F(HttpApiTest, GarbageOnThePortLeavesItServing) {
@@ -197,13 +219,8 @@ TEST_F(HttpApiTest, GarbageOnThePortLeavesItServing) {
   for (const std::string& garbage : {std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11),
                                     std::string("NOT HTTP AT ALL\r\n\r\n"),
                                     std::string("GET /api/v1/runs HTTP/1.1\r\nContent-Length: 99999999999\r\n")}) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int fd = connect_to(m_port);
     ASSERT_GE(fd, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<std::uint16_t>(m_port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
     ASSERT_GT(::write(fd, garbage.data(), garbage.size()), 0);
     ::shutdown(fd, SHUT_WR);
     char buffer[256];
@@ -213,6 +230,25 @@ TEST_F(HttpApiTest, GarbageOnThePortLeavesItServing) {
   }
   auto health = m_client->Get("/api/v1/health");
   ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST_F(HttpApiTest, IdleAndHalfSentConnectionsDoNotStarveTheApi) {
+  start();
+  std::vector<int> held;
+  const std::string half = "GET /api/v1/runs HTTP/1.1\r\nHost: x\r\n";  // never finished
+  for (int i = 0; i < 24; ++i) {
+    const int fd = connect_to(m_port);
+    ASSERT_GE(fd, 0);
+    if (i % 2 == 0) {
+      ASSERT_GT(::write(fd, half.data(), half.size()), 0);
+    }
+    held.push_back(fd);
+  }
+  m_client->set_read_timeout(std::chrono::seconds(3));
+  auto health = m_client->Get("/api/v1/health");
+  for (const int fd : held) ::close(fd);
+  ASSERT_TRUE(health) << "the API stopped answering";
   EXPECT_EQ(health->status, 200);
 }
 
