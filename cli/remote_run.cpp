@@ -395,11 +395,13 @@ std::optional<int> run_remote(const RunOptions& options) {
   std::string stop_message;
   std::optional<farm::RunFinished> finished;
   while (!finished) {
-    if (g_remote_interrupted.load() && stop_message.empty()) {
+    if (g_remote_interrupted.load()) {
       stop_message = "KeyboardInterrupt";
-      // A queue job leaves the run to the other jobs; a farm client's run is its own to cancel.
-      if (queue) break;
-      cancel_sent = client.send(farm::Cancel{run_id, {}, "interrupted"}).has_value();
+      // A queue job leaves the run to the other jobs; a farm client's run is its own to
+      // cancel. Either way the client leaves at once, as a local Ctrl-C does: a test still
+      // running on an agent ends there and is in the coordinator's report of the run.
+      if (!queue) (void)client.send(farm::Cancel{run_id, {}, "interrupted"});
+      break;
     }
     if (auto refused = job ? job->failure() : std::nullopt) {
       print_error({refused->code, "this job cannot serve run " + run_id + ": " + refused->message});
@@ -466,7 +468,7 @@ std::optional<int> run_remote(const RunOptions& options) {
   }
   // The job's pool first: once it has said goodbye its leases (if any) are back in the queue.
   job.reset();
-  (void)client.send(farm::Shutdown{queue && !finished ? "job interrupted" : "client done"});
+  (void)client.send(farm::Shutdown{finished ? "client done" : "interrupted"});
   if (stop_message == "KeyboardInterrupt") {
     if (queue) {
       std::size_t ran = 0;

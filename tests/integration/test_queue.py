@@ -339,6 +339,29 @@ def test_interrupted_farm_client_cancels_its_run(farm, tmp_path):
     assert run_state(farm, "mine") == "cancelled", farm.log_text()
 
 
+def test_interrupted_farm_client_does_not_wait_for_a_running_test(farm, tmp_path):
+    suite = tmp_path / "suite"
+    write_slow_suite(suite, files=2, tests=2, seconds=0.1)
+    marker = tmp_path / "hung-in"
+    add_hanging_test(suite, marker)
+    farm.start_coordinator()
+    farm.start_agent("a1", 1)
+    farm.wait_agents(1)
+    out = open(tmp_path / "client.out", "wb")
+    client = subprocess.Popen(h.drover_command("--coordinator", farm.endpoint, "--run-id", "hung"),
+                              cwd=suite, env=h.clean_env({"DROVER_HTTP": farm.http}), stdin=subprocess.DEVNULL,
+                              stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_for_file(marker, [client])
+    client.send_signal(signal.SIGINT)
+    try:
+        client.wait(timeout=15)  # the hanging test sleeps 120 s on the agent
+    except subprocess.TimeoutExpired:
+        os.killpg(client.pid, signal.SIGKILL)
+        raise AssertionError("Ctrl-C did not end the farm client while a test ran") from None
+    text = (tmp_path / "client.out").read_text()
+    assert client.returncode == 2 and "KeyboardInterrupt" in text, text + farm.log_text()
+
+
 def test_job_keys_may_serve_and_client_keys_may_not(farm, tmp_path):
     for name in ("coord", "job", "client"):
         made = farm.tool("keygen", "-o", str(tmp_path / f"{name}.key"))
