@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <memory>
@@ -44,9 +45,9 @@ struct AgentFlags {
 common::Result<agent::FarmAgentOptions> resolve(const AgentFlags& flags) {
   agent::FarmAgentOptions options;
   options.endpoint = flags.connect;
-  auto http = flags.http.empty() ? default_http_url(flags.connect) : common::Result<std::string>(flags.http);
+  auto http = default_http_url(flags.connect);  // also checks --connect
   if (!http) return std::unexpected(http.error());
-  options.http_server = *http;
+  options.http_server = flags.http.empty() ? *http : flags.http;
   options.http_token = flags.token;
   if (flags.workers == "auto") {
     options.slots = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -105,15 +106,20 @@ common::Result<agent::FarmAgentOptions> resolve(const AgentFlags& flags) {
 
 }  // namespace
 
-common::Result<std::string> default_http_url(const std::string& endpoint) {
+common::Result<std::string> default_http_url(const std::string& endpoint, std::string_view flag) {
+  const auto bad = [&] {
+    return common::fail(ErrorCode::usage, fmt::format("{}: expected tcp://HOST:PORT, got '{}'", flag, endpoint));
+  };
   const std::string prefix = "tcp://";
-  if (!endpoint.starts_with(prefix)) {
-    return common::fail(ErrorCode::usage, "--connect: expected tcp://HOST:PORT, got '" + endpoint + "'");
-  }
+  if (!endpoint.starts_with(prefix)) return bad();
   const std::string rest = endpoint.substr(prefix.size());
   const auto colon = rest.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    return common::fail(ErrorCode::usage, "--connect: expected tcp://HOST:PORT, got '" + endpoint + "'");
+  if (colon == std::string::npos || colon == 0) return bad();
+  const std::string port = rest.substr(colon + 1);
+  int number = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || number < 1 || number > 65535) {
+    return common::fail(ErrorCode::usage, fmt::format("{}: port must be 1-65535, got '{}'", flag, endpoint));
   }
   return "http://" + rest.substr(0, colon) + ":8080";
 }

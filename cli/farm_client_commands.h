@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include <string>
+#include <string_view>
 
 #include "common/error.h"
 
@@ -19,7 +20,8 @@ void add_durations_command(CLI::App& app, int& exit_code);
 
 // Shared by the agent and the client (defined in agent_command.cpp):
 // "tcp://host:5555" -> "http://host:8080", the coordinator's default HTTP API.
-[[nodiscard]] common::Result<std::string> default_http_url(const std::string& endpoint);
+[[nodiscard]] common::Result<std::string> default_http_url(const std::string& endpoint,
+                                                          std::string_view flag = "--connect");
 // A Z85 public key given as itself or as a key file.
 [[nodiscard]] common::Result<std::string> read_public_key(const std::string& key_or_file);
 

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "cli/commands.h"
+#include "cli/farm_client_commands.h"
 #include "common/zmq_curve.h"
 
 namespace drover::cli {
@@ -41,6 +42,18 @@ std::filesystem::path temp_dir(const std::string& name) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+TEST(DefaultHttpUrlTest, CoordinatorAddressesAreCheckedUpFront) {
+  EXPECT_EQ(default_http_url("tcp://build-7:5555").value(), "http://build-7:8080");
+  EXPECT_EQ(default_http_url("tcp://[::1]:5555").value(), "http://[::1]:8080");
+  for (const char* bad : {"localhost:5555", "tcp://:5555", "tcp://host", "tcp://host:0", "tcp://host:99999",
+                          "tcp://host:55x", "tcp://host:"}) {
+    auto url = default_http_url(bad, "--coordinator");
+    ASSERT_FALSE(url.has_value()) << bad;
+    EXPECT_EQ(url.error().code, common::ErrorCode::usage) << bad;
+    EXPECT_TRUE(url.error().message.starts_with("--coordinator: ")) << url.error().message;
+  }
 }
 
 TEST(KeygenCommandTest, WritesASecretPairAndAPublicFile) {

@@ -257,7 +257,7 @@ std::optional<int> run_remote(const RunOptions& options) {
   if (!durations) return fail_with(durations.error());
   auto curve = client_curve();
   if (!curve) return fail_with(curve.error());
-  auto http_url = default_http_url(options.coordinator);
+  auto http_url = default_http_url(options.coordinator, "--coordinator");
   if (!http_url) return fail_with(http_url.error());
   const std::string http = env_or("DROVER_HTTP", *http_url);
   const std::string token = env_or("DROVER_TOKEN", "");
