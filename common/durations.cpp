@@ -55,6 +55,7 @@ Result<Durations> parse_durations(std::string_view text, const std::string& sour
   Durations durations;
   for (const auto& [nodeid, value] : doc.items()) {
     if (!value.is_number()) return fail(ErrorCode::parse, shape_error(source));
+    if (nodeid.empty()) return fail(ErrorCode::parse, source + ": empty node id");
     const double seconds = value.get<double>();
     if (!std::isfinite(seconds)) return fail(ErrorCode::parse, source + ": duration for '" + nodeid + "' is not finite");
     if (seconds < 0.0) return fail(ErrorCode::parse, source + ": negative duration for '" + nodeid + "'");

@@ -104,6 +104,7 @@ TEST(ParseDurations, TextInMemoryGetsTheSameChecksNamingTheSource) {
             "request body: not a JSON object of node id -> seconds");
   EXPECT_EQ(parse_durations(R"({"x": -1})", "request body").error().message,
             "request body: negative duration for 'x'");
+  EXPECT_EQ(parse_durations(R"({"": 1})", "request body").error().message, "request body: empty node id");
 }
 
 TEST_F(DurationsTest, SaveMatchesPytestSplitLayout) {
