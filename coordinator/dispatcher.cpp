@@ -87,6 +87,11 @@ std::vector<Outgoing> Dispatcher::on_message(const std::string& id, const std::s
                         message.result.index);
             return;
           }
+          if (message.result.phases.empty()) {  // the codec refuses these; never trust one
+            log()->warn("run {}: agent {} reported test {} without phases", run->id, peer.label,
+                        message.result.index);
+            return;
+          }
           apply(out, *run, run->scheduler.result(peer.label, std::move(message.result)), now);
         } else if constexpr (std::is_same_v<T, farm::HandBack>) {
           Run* run = agent ? find_run(message.run_id) : nullptr;
