@@ -1,5 +1,7 @@
 #include "coordinator/dispatcher.h"
 
+#include <set>
+
 #include <gtest/gtest.h>
 
 namespace drover::coordinator {
@@ -332,6 +334,37 @@ TEST_F(DispatcherTest, ShutdownTellsEveryPeerAndFailsActiveRuns) {
   EXPECT_EQ(m_store->run("r1").value()->state, "failed");
 }
 
+
+// A graceful stop closes leased tests too: nothing will report them any more.
+TEST_F(DispatcherTest, ShutdownGivesLeasedAndQueuedTestsAnError) {
+  hello_agent("A", 1);
+  hello_client("C");
+  (void)say("C", submission("r1", 3));
+  auto leased = say("A", farm::WorkRequest{1});
+  ASSERT_EQ(sent<farm::Lease>(leased, "A").size(), 1u);
+  auto out = m_dispatcher->shutdown("coordinator stopping", m_now);
+  auto streamed = sent<farm::ResultStream>(out, "C");
+  ASSERT_EQ(streamed.size(), 3u);
+  std::set<common::TestIndex> indices;
+  for (const auto& stream : streamed) {
+    indices.insert(stream.result.index);
+    EXPECT_EQ(stream.result.final_status(), common::Status::error);
+    EXPECT_EQ(stream.result.phases.at(0).message, "not run: coordinator stopping");
+  }
+  EXPECT_EQ(indices.size(), 3u);
+  auto stored = m_store->results("r1");
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->size(), 3u);
+  // Results reach the client before the Shutdown that ends its connection.
+  std::size_t last_result = 0;
+  std::size_t shutdown_at = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (out[i].peer != "C") continue;
+    if (std::holds_alternative<farm::ResultStream>(out[i].message)) last_result = i;
+    if (std::holds_alternative<farm::Shutdown>(out[i].message)) shutdown_at = i;
+  }
+  EXPECT_LT(last_result, shutdown_at);
+}
 
 farm::RunSubmit queue_submission(const std::string& run_id, int tests) {
   auto submit = submission(run_id, tests);

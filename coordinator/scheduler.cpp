@@ -149,6 +149,17 @@ std::vector<Command> Scheduler::fail_remaining(const std::string& message) {
   return commands;
 }
 
+std::vector<Command> Scheduler::fail_unfinished(const std::string& message) {
+  std::vector<Command> commands = fail_remaining(message);
+  std::set<TestIndex> leased;
+  for (const auto& [test, holders] : m_holders) leased.insert(test);
+  for (TestIndex test : leased) {
+    finish(test, common::synthetic_result(test, common::Status::error, message, message), AgentId{},
+           commands);
+  }
+  return commands;
+}
+
 bool Scheduler::done() const { return m_queued.empty() && m_holders.empty(); }
 
 size_t Scheduler::queued_tests() const { return m_queued.size(); }

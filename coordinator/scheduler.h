@@ -87,6 +87,11 @@ class Scheduler {
   // (in collection order). Leased tests are untouched: they may still report.
   [[nodiscard]] std::vector<Command> fail_remaining(const std::string& message);
 
+  // Every test without a final result, queued or leased, gets an error result with
+  // `message` (the run is being closed: nothing will report any more); holders of
+  // leased tests get a CancelCommand.
+  [[nodiscard]] std::vector<Command> fail_unfinished(const std::string& message);
+
   [[nodiscard]] bool stopped() const { return m_stopped; }
   // True when no test is queued or leased: nothing more will be handed out or reported.
   [[nodiscard]] bool done() const;
