@@ -335,6 +335,25 @@ TEST_F(DispatcherTest, ShutdownTellsEveryPeerAndFailsActiveRuns) {
 }
 
 
+// A phaseless result (the codec refuses it; this is the dispatcher's own guard) is
+// dropped: the test stays leased and a real result still finishes it.
+TEST_F(DispatcherTest, ResultWithoutPhasesIsDropped) {
+  hello_agent("A", 1);
+  hello_client("C");
+  (void)say("C", submission("r1", 1));
+  auto leases = sent<farm::Lease>(say("A", farm::WorkRequest{1}), "A");
+  ASSERT_EQ(leases.size(), 1u);
+  common::TestResult empty;
+  empty.index = 0;
+  empty.worker = "A/gw0";
+  auto out = say("A", farm::TestResultMsg{"r1", leases[0].lease_id, empty});
+  EXPECT_TRUE(sent<farm::ResultStream>(out, "C").empty());
+  EXPECT_EQ(m_dispatcher->active_runs(), 1u);
+  out = say("A", farm::TestResultMsg{"r1", leases[0].lease_id, passed(0)});
+  EXPECT_EQ(sent<farm::ResultStream>(out, "C").size(), 1u);
+  EXPECT_EQ(sent<farm::RunFinished>(out, "C").size(), 1u);
+}
+
 // A graceful stop closes leased tests too: nothing will report them any more.
 TEST_F(DispatcherTest, ShutdownGivesLeasedAndQueuedTestsAnError) {
   hello_agent("A", 1);
