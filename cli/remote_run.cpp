@@ -378,6 +378,8 @@ std::optional<int> run_remote(const RunOptions& options) {
   if (queue) submit.slots = options.shard->total * options.workers;
   if (auto sent = client.send(submit); !sent) return fail_with(sent.error());
 
+  int failures = 0;
+  bool cancel_sent = false;
   g_remote_interrupted.store(false);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -388,10 +390,23 @@ std::optional<int> run_remote(const RunOptions& options) {
     }
   } restore;
 
+  // A farm client that loses the coordinator (silence, its Shutdown, "send Hello
+  // first" from a restarted one) still reports every test it submitted: those without
+  // a result are errors. A queue job's report holds only what its pool ran; the run's
+  // merged report accounts for the rest. After our own Cancel, as pytest, tests never
+  // started are not reported.
+  auto lost_coordinator = [&] {
+    if (queue || cancel_sent) return;
+    const std::string message = "not run: lost the coordinator";
+    for (common::TestIndex index : selection) {
+      if (results[index]) continue;
+      results[index] = common::synthetic_result(index, common::Status::error, message, message);
+      reporter.test_finished(collection.items[index], *results[index]);
+    }
+  };
   std::unique_ptr<JobAgent> job;
+  bool accepted_run = false;
   bool start_agent = false;
-  int failures = 0;
-  bool cancel_sent = false;
   std::string stop_message;
   std::optional<farm::RunFinished> finished;
   while (!finished) {
@@ -414,6 +429,7 @@ std::optional<int> run_remote(const RunOptions& options) {
     if (!message) {
       print_error(message.error());
       job.reset();
+      lost_coordinator();
       finish(stop_message);
       return k_exit_internal;
     }
@@ -424,6 +440,7 @@ std::optional<int> run_remote(const RunOptions& options) {
     }
     if (auto* accepted = std::get_if<farm::RunAccepted>(&**message)) {
       run_id = accepted->run_id;
+      accepted_run = true;
       if (options.verbosity >= 0) {
         std::string what = "drover run " + run_id + (accepted->joined ? " (joined)" : "") + " on " + options.coordinator;
         if (queue) {
@@ -456,12 +473,14 @@ std::optional<int> run_remote(const RunOptions& options) {
       print_error({farm::parse_error_code(error->code), error->message});
       if (run_id.empty() || error->run_id == run_id || error->run_id.empty()) {
         job.reset();
+        if (accepted_run) lost_coordinator();  // a refused submission ran nothing
         finish(stop_message);
         return exit_code_for({farm::parse_error_code(error->code), error->message});
       }
     } else if (auto* shutdown = std::get_if<farm::Shutdown>(&**message)) {
       print_error({ErrorCode::io, "the coordinator shut down: " + shutdown->reason});
       job.reset();
+      lost_coordinator();
       finish(stop_message);
       return k_exit_internal;
     }

@@ -246,6 +246,14 @@ Result<Message> decode_body(const msgpack::object& body) {
     return fail(ErrorCode::parse, fmt::format("bad {} body: {}", to_string(type_of(Message(T{}))),
                                               error));
   }
+  // A result without a single phase says nothing about the test: no report could
+  // show it. Dropped like any bad body, so the test stays pending (re-leased if lost).
+  if constexpr (std::is_same_v<T, TestResultMsg> || std::is_same_v<T, ResultStream>) {
+    if (message.result.phases.empty()) {
+      return fail(ErrorCode::parse, fmt::format("bad {} body: result of test {} has no phases",
+                                                to_string(type_of(Message(T{}))), message.result.index));
+    }
+  }
   return Message(std::move(message));
 }
 

@@ -109,6 +109,23 @@ TEST(ProtocolTest, RunSubmitCarriesCollection) {
   EXPECT_EQ(back.group_by, "file");
 }
 
+// A result with no phase would make its test vanish from every report: a bad body.
+TEST(ProtocolTest, ResultWithoutPhasesIsRejected) {
+  TestResultMsg result;
+  result.run_id = "r1";
+  result.lease_id = 7;
+  result.result.index = 3;
+  result.result.worker = "a1/gw0";
+  auto decoded = decode(encode(Message(result)));
+  ASSERT_FALSE(decoded.has_value());
+  EXPECT_EQ(decoded.error().code, ErrorCode::parse);
+  EXPECT_NE(decoded.error().message.find("bad TestResult body: result of test 3 has no phases"),
+            std::string::npos)
+      << decoded.error().message;
+  ResultStream stream{"r1", result.result};
+  EXPECT_FALSE(decode(encode(Message(stream))).has_value());
+}
+
 TEST(ProtocolTest, EveryTypeHasAName) {
   EXPECT_EQ(type_of(Message(ErrorMsg{})), MessageType::error);
   EXPECT_EQ(to_string(MessageType::run_finished), "RunFinished");

@@ -87,6 +87,11 @@ std::vector<Outgoing> Dispatcher::on_message(const std::string& id, const std::s
                         message.result.index);
             return;
           }
+          if (message.result.phases.empty()) {  // the codec refuses these; never trust one
+            log()->warn("run {}: agent {} reported test {} without phases", run->id, peer.label,
+                        message.result.index);
+            return;
+          }
           apply(out, *run, run->scheduler.result(peer.label, std::move(message.result)), now);
         } else if constexpr (std::is_same_v<T, farm::HandBack>) {
           Run* run = agent ? find_run(message.run_id) : nullptr;
@@ -247,6 +252,9 @@ std::vector<Outgoing> Dispatcher::shutdown(const std::string& reason, double now
   Out out;
   for (auto& [id, run] : m_runs) {
     if (run->state.empty()) stop_run(out, *run, "failed", reason, now);
+    // Nothing will report any more: tests still leased get their error too, streamed
+    // to the clients before Shutdown, so every test of the run has one result.
+    apply(out, *run, run->scheduler.fail_unfinished(fmt::format("not run: {}", run->reason)), now);
   }
   for (auto& [id, peer] : m_peers) send(out, *peer, farm::Shutdown{reason}, now);
   // Results already in hand are kept; runs end as failed with `reason`.

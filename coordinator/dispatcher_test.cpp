@@ -1,5 +1,7 @@
 #include "coordinator/dispatcher.h"
 
+#include <set>
+
 #include <gtest/gtest.h>
 
 namespace drover::coordinator {
@@ -332,6 +334,56 @@ TEST_F(DispatcherTest, ShutdownTellsEveryPeerAndFailsActiveRuns) {
   EXPECT_EQ(m_store->run("r1").value()->state, "failed");
 }
 
+
+// A phaseless result (the codec refuses it; this is the dispatcher's own guard) is
+// dropped: the test stays leased and a real result still finishes it.
+TEST_F(DispatcherTest, ResultWithoutPhasesIsDropped) {
+  hello_agent("A", 1);
+  hello_client("C");
+  (void)say("C", submission("r1", 1));
+  auto leases = sent<farm::Lease>(say("A", farm::WorkRequest{1}), "A");
+  ASSERT_EQ(leases.size(), 1u);
+  common::TestResult empty;
+  empty.index = 0;
+  empty.worker = "A/gw0";
+  auto out = say("A", farm::TestResultMsg{"r1", leases[0].lease_id, empty});
+  EXPECT_TRUE(sent<farm::ResultStream>(out, "C").empty());
+  EXPECT_EQ(m_dispatcher->active_runs(), 1u);
+  out = say("A", farm::TestResultMsg{"r1", leases[0].lease_id, passed(0)});
+  EXPECT_EQ(sent<farm::ResultStream>(out, "C").size(), 1u);
+  EXPECT_EQ(sent<farm::RunFinished>(out, "C").size(), 1u);
+}
+
+// A graceful stop closes leased tests too: nothing will report them any more.
+TEST_F(DispatcherTest, ShutdownGivesLeasedAndQueuedTestsAnError) {
+  hello_agent("A", 1);
+  hello_client("C");
+  (void)say("C", submission("r1", 3));
+  auto leased = say("A", farm::WorkRequest{1});
+  ASSERT_EQ(sent<farm::Lease>(leased, "A").size(), 1u);
+  auto out = m_dispatcher->shutdown("coordinator stopping", m_now);
+  auto streamed = sent<farm::ResultStream>(out, "C");
+  ASSERT_EQ(streamed.size(), 3u);
+  std::set<common::TestIndex> indices;
+  for (const auto& stream : streamed) {
+    indices.insert(stream.result.index);
+    EXPECT_EQ(stream.result.final_status(), common::Status::error);
+    EXPECT_EQ(stream.result.phases.at(0).message, "not run: coordinator stopping");
+  }
+  EXPECT_EQ(indices.size(), 3u);
+  auto stored = m_store->results("r1");
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->size(), 3u);
+  // Results reach the client before the Shutdown that ends its connection.
+  std::size_t last_result = 0;
+  std::size_t shutdown_at = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (out[i].peer != "C") continue;
+    if (std::holds_alternative<farm::ResultStream>(out[i].message)) last_result = i;
+    if (std::holds_alternative<farm::Shutdown>(out[i].message)) shutdown_at = i;
+  }
+  EXPECT_LT(last_result, shutdown_at);
+}
 
 farm::RunSubmit queue_submission(const std::string& run_id, int tests) {
   auto submit = submission(run_id, tests);

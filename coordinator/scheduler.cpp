@@ -107,9 +107,18 @@ std::vector<Command> Scheduler::agent_lost(const AgentId& agent, const std::stri
   std::vector<std::vector<TestIndex>> requeue;
   for (auto& [id, lease] : leases) {
     std::vector<TestIndex> back;
+    // The agent runs a lease in order and reports each test as it finishes, so only
+    // the first pending test can have been in flight; the others never started there
+    // and go back to the queue without counting a loss.
+    bool first = true;
     for (TestIndex test : lease.pending) {
       drop_holder(test, agent, id);
       if (m_finished.contains(test)) continue;
+      const bool in_flight = std::exchange(first, false);
+      if (!in_flight) {
+        if (!m_holders.contains(test)) back.push_back(test);
+        continue;
+      }
       std::vector<AgentId>& lost_with = m_lost_with[test];
       lost_with.push_back(agent);
       if (static_cast<int>(lost_with.size()) >= m_options.max_losses) {
@@ -145,6 +154,17 @@ std::vector<Command> Scheduler::fail_remaining(const std::string& message) {
   for (TestIndex test : queued) {
     m_finished.insert(test);
     commands.push_back(FinalCommand{common::synthetic_result(test, common::Status::error, message, message)});
+  }
+  return commands;
+}
+
+std::vector<Command> Scheduler::fail_unfinished(const std::string& message) {
+  std::vector<Command> commands = fail_remaining(message);
+  std::set<TestIndex> leased;
+  for (const auto& [test, holders] : m_holders) leased.insert(test);
+  for (TestIndex test : leased) {
+    finish(test, common::synthetic_result(test, common::Status::error, message, message), AgentId{},
+           commands);
   }
   return commands;
 }

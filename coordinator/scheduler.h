@@ -78,14 +78,22 @@ class Scheduler {
   [[nodiscard]] std::vector<Command> hand_back(const AgentId& agent, LeaseId lease,
                                                const std::vector<TestIndex>& tests);
   // The agent is gone: its unfinished leased tests go back to the queue front (unless
-  // another copy still runs), or, lost `max_losses` times, get an error result
-  // "lost with agent <id>". Its results arriving later are still accepted if first.
+  // another copy still runs). Only the first unfinished test of each lease can have
+  // been in flight (an agent runs a lease in order): that one counts a loss, and lost
+  // `max_losses` times gets an error result "lost with agent <id>" instead; the
+  // lease's other tests never started there and count none. Its results arriving
+  // later are still accepted if first.
   [[nodiscard]] std::vector<Command> agent_lost(const AgentId& agent, const std::string& reason);
   // Stop handing out work (-x, --maxfail, Ctrl-C). Leased tests may still report.
   void stop();
   // Every remaining queued test, never run, gets an error result with `message`
   // (in collection order). Leased tests are untouched: they may still report.
   [[nodiscard]] std::vector<Command> fail_remaining(const std::string& message);
+
+  // Every test without a final result, queued or leased, gets an error result with
+  // `message` (the run is being closed: nothing will report any more); holders of
+  // leased tests get a CancelCommand.
+  [[nodiscard]] std::vector<Command> fail_unfinished(const std::string& message);
 
   [[nodiscard]] bool stopped() const { return m_stopped; }
   // True when no test is queued or leased: nothing more will be handed out or reported.

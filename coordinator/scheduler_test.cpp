@@ -187,6 +187,75 @@ TEST(Scheduler, TestLostTwiceBecomesAnError) {
   EXPECT_TRUE(s.agent_lost("b", "again").empty());  // unknown agent: nothing
 }
 
+// QA's case: a group leased to a2 and copied to a3 at the tail; both agents die.
+// Only the first unfinished test of a lease can have been in flight: it is lost
+// twice and becomes an error; the test behind it never started and runs on a1.
+TEST(Scheduler, OnlyTheInFlightTestOfALostLeaseCountsALoss) {
+  Scheduler s({unit({0, 1}, 1.0), unit({2}, 1.0)}, SchedulerOptions{.max_losses = 2, .speculate_at_tail = true});
+  s.agent_joined("a2", 1);
+  const auto original = leases(s.request_work("a2", 1, 0.0));
+  ASSERT_EQ(original.size(), 1u);
+  ASSERT_EQ(original[0].tests, (std::vector<TestIndex>{0, 1}));
+  s.agent_joined("a1", 1);
+  const auto other = leases(s.request_work("a1", 1, 0.0));
+  ASSERT_EQ(other.size(), 1u);
+  EXPECT_EQ(finish_lease(s, other[0]).size(), 1u);
+  s.agent_joined("a3", 1);
+  const auto copy = leases(s.request_work("a3", 1, 5.0));
+  ASSERT_EQ(copy.size(), 1u);
+  ASSERT_TRUE(copy[0].speculative);
+  ASSERT_EQ(copy[0].tests, (std::vector<TestIndex>{0, 1}));
+
+  EXPECT_TRUE(s.agent_lost("a2", "missed heartbeats").empty());
+  EXPECT_EQ(s.queued_tests(), 0u);  // a3's copy still holds both
+  const auto errors = finals(s.agent_lost("a3", "missed heartbeats"));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].index, 0u);
+  EXPECT_EQ(errors[0].phases.at(0).message, "lost with agent a3");
+  EXPECT_NE(errors[0].phases.at(0).longrepr.find("a2, a3"), std::string::npos);
+  EXPECT_EQ(s.queued_tests(), 1u);
+  const auto rerun = leases(s.request_work("a1", 1, 6.0));
+  ASSERT_EQ(rerun.size(), 1u);
+  EXPECT_EQ(rerun[0].tests, std::vector<TestIndex>{1});
+  EXPECT_EQ(finish_lease(s, rerun[0]).size(), 1u);
+  EXPECT_TRUE(s.done());
+}
+
+// A test behind the first of a lease never counts a loss, however often its agents die.
+TEST(Scheduler, NotStartedTestsAreRequeuedWithoutCountingALoss) {
+  Scheduler s({unit({4, 5, 6})}, SchedulerOptions{.max_losses = 1, .speculate_at_tail = false});
+  s.agent_joined("a", 1);
+  ASSERT_EQ(leases(s.request_work("a", 1, 0.0)).size(), 1u);
+  EXPECT_EQ(finals(s.result("a", passed(4))).size(), 1u);
+  const auto errors = finals(s.agent_lost("a", "gone"));
+  ASSERT_EQ(errors.size(), 1u);  // max_losses 1: the in-flight test 5 is an error at once
+  EXPECT_EQ(errors[0].index, 5u);
+  EXPECT_EQ(s.queued_tests(), 1u);  // 6 never started: back in the queue
+  s.agent_joined("b", 1);
+  const auto again = leases(s.request_work("b", 1, 1.0));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].tests, std::vector<TestIndex>{6});
+}
+
+// Closing a run: queued and leased tests alike get the error; holders are cancelled.
+TEST(Scheduler, FailUnfinishedClosesLeasedTestsToo) {
+  Scheduler s({unit({0, 1}), unit({2})}, SchedulerOptions{.max_losses = 2, .speculate_at_tail = false});
+  s.agent_joined("a", 1);
+  ASSERT_EQ(leases(s.request_work("a", 1, 0.0)).size(), 1u);
+  EXPECT_EQ(finals(s.result("a", passed(0))).size(), 1u);
+  s.stop();
+  const auto commands = s.fail_unfinished("not run: coordinator stopping");
+  const auto errors = finals(commands);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].index, 2u);  // queued first
+  EXPECT_EQ(errors[1].index, 1u);
+  for (const auto& error : errors) EXPECT_EQ(error.phases.at(0).message, "not run: coordinator stopping");
+  ASSERT_EQ(cancels(commands).size(), 1u);
+  EXPECT_EQ(cancels(commands)[0].agent, "a");
+  EXPECT_TRUE(s.done());
+  EXPECT_TRUE(s.result("a", passed(1)).empty());  // a late result is a duplicate
+}
+
 TEST(Scheduler, SpeculativeTailCopiesTheOldestLeaseAndCancelsTheLoser) {
   Scheduler s({unit({0, 1}), unit({2, 3})});
   s.agent_joined("a", 1);

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <set>
+
 #include <fmt/format.h>
 
 namespace drover::coordinator {
@@ -113,12 +115,44 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& path) {
     return std::unexpected(ok.error());
   }
   if (auto ok = store->exec(k_schema); !ok) return std::unexpected(ok.error());
-  if (auto ok = store->exec("UPDATE runs SET state='failed', reason='coordinator restarted', "
-                            "finished=created WHERE state='running'");
-      !ok) {
-    return std::unexpected(ok.error());
-  }
+  if (auto ok = store->close_cut_off_runs(); !ok) return std::unexpected(ok.error());
   return store;
+}
+
+// A run still "running" lost its coordinator: nothing will ever report its other
+// tests, so each gets the error "not run: coordinator restarted" and the merged
+// report still holds every test of the run once.
+Result<void> Store::close_cut_off_runs() {
+  std::vector<std::string> cut;
+  {
+    Statement select(m_db, "SELECT id FROM runs WHERE state='running'");
+    if (!select.ok()) return std::unexpected(db_error("prepare"));
+    while (select.step() == SQLITE_ROW) cut.push_back(select.text(0));
+  }
+  const std::string message = "not run: coordinator restarted";
+  for (const std::string& id : cut) {
+    auto submit = submission(id);
+    auto results = this->results(id);
+    if (!submit) return std::unexpected(submit.error());
+    if (!results) return std::unexpected(results.error());
+    if (!submit->has_value()) continue;
+    std::vector<common::TestIndex> selection = (*submit)->selection;
+    if (selection.empty()) {
+      selection.resize((*submit)->collection.items.size());
+      for (std::size_t i = 0; i < selection.size(); ++i) selection[i] = static_cast<common::TestIndex>(i);
+    }
+    std::set<common::TestIndex> have;
+    for (const common::TestResult& result : *results) have.insert(result.index);
+    std::vector<common::TestResult> missing;
+    for (common::TestIndex test : std::set<common::TestIndex>(selection.begin(), selection.end())) {
+      if (!have.contains(test)) {
+        missing.push_back(common::synthetic_result(test, common::Status::error, message, message));
+      }
+    }
+    if (auto ok = add_results(id, missing); !ok) return ok;
+  }
+  return exec("UPDATE runs SET state='failed', reason='coordinator restarted', "
+              "finished=created WHERE state='running'");
 }
 
 Result<void> Store::create_run(const RunRecord& run, const farm::RunSubmit& submit) {

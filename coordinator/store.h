@@ -5,7 +5,8 @@
 // A run's submission and each result are stored as farm-protocol frames (the
 // codec is the one serializer; its maps already tolerate added fields).
 // Runs still "running" when the store is opened were cut off by a restart and
-// are marked "failed" with reason "coordinator restarted".
+// are marked "failed" with reason "coordinator restarted", and each of their tests
+// without a result gets the error result "not run: coordinator restarted".
 // Failure: every call returns a Result with a one-line Error naming the
 // database; nothing throws. Thread-safety: all methods may be called from any
 // thread (one internal mutex), e.g. the ZeroMQ loop and HTTP handlers.
@@ -72,6 +73,9 @@ class Store {
  private:
   Store(sqlite3* db, std::string name);
   [[nodiscard]] common::Result<void> exec(const char* sql);
+  // Runs left "running" by a dead coordinator: their tests without a result get
+  // "not run: coordinator restarted" errors, and the runs become failed.
+  [[nodiscard]] common::Result<void> close_cut_off_runs();
   [[nodiscard]] common::Error db_error(std::string_view what) const;
 
   mutable std::mutex m_mutex;

@@ -98,6 +98,44 @@ TEST(StoreTest, RunsResultsAndDurationsSurviveReopen) {
   EXPECT_FALSE((*store)->run("nope").value().has_value());
 }
 
+// A restart closes a cut-off run with an error for each test that has no result,
+// so its merged report holds every test once; a selection limits it to the run's tests.
+TEST(StoreTest, RestartGivesEveryUnreportedTestAnError) {
+  const auto path = fresh_dir("restart_fill") / "drover.db";
+  {
+    auto store = Store::open(path);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    auto submit = submission();
+    submit.collection.items.push_back({"t.py::c", "t.py", "", 3, {}});
+    submit.collection.items.push_back({"t.py::d", "t.py", "", 4, {}});
+    submit.selection = {0, 1, 3};
+    RunRecord run;
+    run.id = "r1";
+    run.created = 100.0;
+    run.tests = 3;
+    ASSERT_TRUE((*store)->create_run(run, submit).has_value());
+    ASSERT_TRUE((*store)->add_results("r1", {result(1, common::Status::passed, 0.5)}).has_value());
+  }
+  for (int reopen = 0; reopen < 2; ++reopen) {  // a second restart adds nothing
+    auto store = Store::open(path);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    auto results = (*store)->results("r1");
+    ASSERT_TRUE(results.has_value());
+    ASSERT_EQ(results->size(), 3u);
+    EXPECT_EQ((*results)[0].index, 0u);
+    EXPECT_EQ((*results)[0].final_status(), common::Status::error);
+    EXPECT_EQ((*results)[0].phases.at(0).message, "not run: coordinator restarted");
+    EXPECT_EQ((*results)[1].index, 1u);
+    EXPECT_EQ((*results)[1].final_status(), common::Status::passed);
+    EXPECT_EQ((*results)[2].index, 3u);
+    EXPECT_EQ((*results)[2].final_status(), common::Status::error);
+    auto run = (*store)->run("r1");
+    ASSERT_TRUE(run.has_value() && run->has_value());
+    EXPECT_EQ((*run)->state, "failed");
+    EXPECT_EQ((*run)->reported(), 3);
+  }
+}
+
 TEST(StoreTest, DuplicateRunIdIsAnError) {
   auto store = Store::open(":memory:");
   ASSERT_TRUE(store.has_value());
