@@ -13,6 +13,7 @@ _STR = str
 STATUSES = {"passed", "failed", "skipped", "xfailed", "xpassed", "error", ""}
 OUTCOMES = {"passed", "failed", "skipped"}
 PHASES = {"setup", "call", "teardown"}
+WARNING_PHASES = {"config", "collect", "runtest"}  # pytest_warning_recorded's `when`
 
 # type -> {field: type}; every field is required, optional ones are listed separately.
 WORKER_MESSAGES = {
@@ -33,6 +34,7 @@ WORKER_MESSAGES = {
     "finished": {"index": _INT},
     "cancelled": {"indices": list},
     "bye": {"exitstatus": _INT},
+    "warning": {"when": _STR, "nodeid": _STR, "location": _STR, "message": _STR},
 }
 WORKER_OPTIONAL = {
     "hello": {"features": list},
@@ -72,6 +74,9 @@ def check_worker_message(message):
     assert isinstance(message, dict) and isinstance(message.get("type"), str), message
     kind = message["type"]
     assert kind in WORKER_MESSAGES, "unknown worker message type %r" % kind
+    if kind == "collected":  # the one boolean field (_check_fields refuses bools)
+        assert isinstance(message.get("show_warnings", True), bool), message["show_warnings"]
+        message = {key: value for key, value in message.items() if key != "show_warnings"}
     _check_fields(message, WORKER_MESSAGES[kind], WORKER_OPTIONAL.get(kind, {}), kind)
     if kind == "hello":
         assert message["protocol"] == 1
@@ -103,6 +108,11 @@ def check_worker_message(message):
         for pair in message["sections"] + message.get("properties", []):
             assert isinstance(pair, list) and len(pair) == 2, pair
             assert all(isinstance(part, str) for part in pair), pair
+    elif kind == "warning":
+        assert message["when"] in WARNING_PHASES, message["when"]
+        assert message["message"], message
+        if message["when"] == "runtest":
+            assert message["nodeid"] and message["location"] == message["nodeid"], message
     elif kind == "cancelled":
         for index in message["indices"]:
             _check_index(index, kind)
