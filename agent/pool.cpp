@@ -161,6 +161,8 @@ void Pool::Impl::install(Worker& worker, ChildProcess child) {
   worker.state = WorkerState::starting;
   worker.running.reset();
   worker.phases.clear();
+  worker.warnings.clear();
+  worker.early_warnings.clear();
   worker.collected = worker.can_cancel = worker.bye = worker.shutdown_sent = false;
   worker.deliberate = worker.timed_out = false;
   worker.wants_respawn = worker.drained = false;
@@ -414,6 +416,7 @@ Pool::~Pool() = default;
 int Pool::worker_count() const { return static_cast<int>(m_impl->workers.size()); }
 std::string Pool::python_version() const { return m_impl->python_version; }
 std::string Pool::pytest_version() const { return m_impl->pytest_version; }
+std::vector<common::Warning> Pool::session_warnings() const { return m_impl->session_warnings; }
 
 void Pool::interrupt() {
   m_impl->interrupted.store(true);

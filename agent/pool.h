@@ -143,6 +143,10 @@ class Pool {
   // The first worker's Python and pytest versions ("3.11.2", "7.2.1"), once start() returned.
   [[nodiscard]] std::string python_version() const;
   [[nodiscard]] std::string pytest_version() const;
+  // Warnings pytest recorded outside any test (config and collection time), in the
+  // order recorded. Every worker collects and records them: each counts once, as in
+  // pytest (as often as the one worker that recorded it most often).
+  [[nodiscard]] std::vector<common::Warning> session_warnings() const;
 
  private:
   struct Impl;

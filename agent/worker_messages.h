@@ -53,13 +53,19 @@ struct ByeMessage {
 struct CancelledMessage {
   std::vector<common::TestIndex> indices;
 };
+// pytest_warning_recorded: `when` is "config", "collect" or "runtest".
+struct WarningMessage {
+  std::string when;
+  std::string nodeid;
+  common::Warning warning;
+};
 struct UnknownMessage {
   std::string type;
 };
 
 using WorkerMessage = std::variant<HelloMessage, FatalMessage, CollectedMessage, StartMessage,
                                    ReportMessage, FinishedMessage, ByeMessage, CancelledMessage,
-                                   UnknownMessage>;
+                                   WarningMessage, UnknownMessage>;
 
 // One line without its trailing newline (a trailing "\r" or "\n" is tolerated).
 [[nodiscard]] common::Result<WorkerMessage> decode_worker_message(std::string_view line);
