@@ -19,6 +19,7 @@
 #include "cli/farm_client_commands.h"
 #include "cli/reporter.h"
 #include "cli/session.h"
+#include "cli/warnings_summary.h"
 #include "common/durations.h"
 #include "common/http_client.h"
 #include "common/junit.h"
@@ -281,6 +282,7 @@ std::optional<int> run_remote(const RunOptions& options) {
   // Collect here: the client's collection is the one every agent must reproduce.
   // A queue job collects with its whole warm pool, which then serves the job's leases.
   common::Collection collection;
+  WarningsSummary warnings;
   std::string pytest_version;
   auto pool_opts = pool_options(options, queue ? options.workers : 1);
   if (!pool_opts) return fail_with(pool_opts.error());
@@ -298,6 +300,7 @@ std::optional<int> run_remote(const RunOptions& options) {
     auto collected = pool->start();
     if (!collected) return fail_with(collected.error());
     collection = std::move(*collected);
+    warnings.add_session(pool->session_warnings());
     if (auto usable = check_junitxml(options, collection); !usable) return fail_with(usable.error());
     pytest_version = pool->pytest_version();
     if (queue) job_pool = std::move(pool);
@@ -312,7 +315,7 @@ std::optional<int> run_remote(const RunOptions& options) {
   std::string run_id = options.run_id;
   auto finish = [&](const std::string& stop_message) {
     const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
-    const Counts counts = reporter.finish(collection, results, elapsed, stop_message);
+    const Counts counts = reporter.finish(collection, results, elapsed, stop_message, warnings);
     std::vector<TestResult> ran;
     for (const auto& result : results) {
       if (result) ran.push_back(*result);
@@ -436,8 +439,8 @@ std::optional<int> run_remote(const RunOptions& options) {
       if (cancel_sent && is_not_run(stream->result)) continue;
       const bool counted = counts_as_failure(stream->result);
       if (!queue || (job && job->ran(stream->result))) {
-        results[index] = stream->result;
-        reporter.test_finished(collection.items[index], stream->result);
+        warnings.take(results[index].emplace(std::move(stream->result)));
+        reporter.test_finished(collection.items[index], *results[index]);
       }
       // -x/--maxfail count the whole run's failures: in queue mode every job sees them all.
       if (counted && options.maxfail > 0 && ++failures >= options.maxfail && !cancel_sent) {

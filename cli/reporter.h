@@ -8,12 +8,14 @@
 // passed count. Thread-safety: one thread.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cli/warnings_summary.h"
 #include "common/collection.h"
 #include "common/test_result.h"
 
@@ -28,12 +30,13 @@ struct Counts {
   int xfailed = 0;
   int xpassed = 0;
   int errors = 0;
+  std::int64_t warnings = 0;
 
   void add(const common::TestResult& result);
   [[nodiscard]] bool ok() const { return failed == 0 && errors == 0; }
 };
 
-// "3 failed, 72 passed, 4 skipped, 2 xfailed, 1 xpassed, 2 errors in 1.31s"
+// "3 failed, 72 passed, 4 skipped, 2 xfailed, 1 xpassed, 5 warnings, 2 errors in 1.31s"
 [[nodiscard]] std::string summary_text(const Counts& counts, double elapsed);
 // pytest's duration words: "0.52s", "75.12s (0:01:15)".
 [[nodiscard]] std::string format_elapsed(double seconds);
@@ -50,10 +53,12 @@ class Reporter {
   void test_finished(const common::TestItem& item, const common::TestResult& result);
   // Prints the collection errors as pytest does ("ERROR collecting ...").
   void collection_errors(const common::Collection& collection);
-  // Everything after the run; returns the counts it printed.
+  // Everything after the run; returns the counts it printed. The warnings summary
+  // follows FAILURES (unless collection.show_warnings is false); its count is in the
+  // closing line either way.
   Counts finish(const common::Collection& collection,
                 const std::vector<std::optional<common::TestResult>>& results, double elapsed,
-                const std::string& stop_message);
+                const std::string& stop_message, const WarningsSummary& warnings);
 
   // "===== text =====" padded to the terminal width.
   [[nodiscard]] std::string ruled(const std::string& text, char fill) const;

@@ -12,6 +12,7 @@
 #include "cli/remote_run.h"
 #include "cli/reporter.h"
 #include "cli/run_options.h"
+#include "cli/warnings_summary.h"
 #include "cli/session.h"
 #include "common/durations.h"
 #include "common/junit.h"
@@ -105,9 +106,11 @@ int run_local(const RunOptions& options) {
   if (options.verbosity >= 0) reporter.collected(*collection, selection.size(), static_cast<std::size_t>(workers));
 
   std::vector<std::optional<TestResult>> results(collection->items.size());
+  WarningsSummary warnings;
   auto finish = [&](const std::string& stop_message) {
     const double elapsed = seconds_since(started);
-    const Counts counts = reporter.finish(*collection, results, elapsed, stop_message);
+    warnings.add_session(pool.session_warnings());
+    const Counts counts = reporter.finish(*collection, results, elapsed, stop_message, warnings);
     if (!options.junitxml.empty()) {
       if (auto written = common::write_junit(options.junitxml, junit_report(options, *collection, results, selection, elapsed));
           !written) {
@@ -145,8 +148,8 @@ int run_local(const RunOptions& options) {
   scheduler_options.speculate_at_tail = false;  // one machine: a second copy would compete for the same CPUs
   coordinator::Scheduler scheduler(std::move(units), scheduler_options);
   LocalWorkSource source(scheduler, workers, options.maxfail, [&](const TestResult& result) {
-    results[result.index] = result;
-    reporter.test_finished(collection->items[result.index], result);
+    warnings.take(results[result.index].emplace(result));
+    reporter.test_finished(collection->items[result.index], *results[result.index]);
   });
   auto ran = pool.run(source);
   std::string stop_message;
