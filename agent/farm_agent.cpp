@@ -216,7 +216,7 @@ class Runner {
                                                                                                 : *tree / key->workdir;
       pool_options.basetemp_root = m_options.workdir / "tmp" / dir_name(key->run_id);
       pool_options.workers = m_options.slots;
-      pool_options.timeout = m_options.timeout;
+      pool_options.timeout = key->timeout > 0 ? key->timeout : m_options.timeout;  // the run's, else ours
       pool_options.max_worker_restart = m_options.max_worker_restart;
       pool_options.worker_start = m_options.worker_start;
       pool_options.capture_limit = m_options.capture_limit;

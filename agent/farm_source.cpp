@@ -1,6 +1,8 @@
 #include "agent/farm_source.h"
 
 #include <algorithm>
+
+#include "common/config.h"
 #include <chrono>
 #include <map>
 #include <utility>
@@ -10,7 +12,10 @@ namespace drover::agent {
 namespace farm = common::farm;
 
 RunKey key_of(const farm::Lease& lease) {
-  return {lease.run_id, lease.workspace, lease.workdir, lease.pytest_args, lease.collection_hash};
+  // A timeout the coordinator should have refused falls back to the agent's own.
+  const bool usable = lease.timeout >= 0 && lease.timeout <= common::k_max_timeout;
+  return {lease.run_id, lease.workspace, lease.workdir, lease.pytest_args, lease.collection_hash,
+          usable ? lease.timeout : 0.0};
 }
 
 FarmMailbox::FarmMailbox(int slots, int lookahead_per_slot)

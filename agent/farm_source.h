@@ -43,9 +43,10 @@ struct RunKey {
   std::string workdir;
   std::vector<std::string> pytest_args;
   std::string collection_hash;
+  double timeout = 0;  // the run's; 0 = the agent's own
   bool operator==(const RunKey& other) const {
     return workspace == other.workspace && workdir == other.workdir && pytest_args == other.pytest_args &&
-           collection_hash == other.collection_hash;
+           collection_hash == other.collection_hash && timeout == other.timeout;
   }
 };
 [[nodiscard]] RunKey key_of(const common::farm::Lease& lease);

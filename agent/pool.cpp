@@ -32,6 +32,14 @@ std::optional<WorkerStart> parse_worker_start(std::string_view text) {
   return std::nullopt;
 }
 
+std::vector<std::string> worker_environment(const PoolOptions& options) {
+  std::string pythonpath = options.worker_path.string();
+  if (const char* old = std::getenv("PYTHONPATH"); old && *old) {
+    pythonpath = pythonpath.empty() ? old : pythonpath + ":" + old;
+  }
+  return environment_with("PYTHONPATH", pythonpath);
+}
+
 std::string seconds_text(double seconds) {
   char text[32];
   std::snprintf(text, sizeof text, "%g", seconds);
@@ -108,13 +116,13 @@ LaunchSpec Pool::Impl::launch_spec(const Worker& worker) const {
   }
   spec.argv.push_back("--capture-limit");
   spec.argv.push_back(std::to_string(options.capture_limit));
+  if (options.maxfail >= 0) {
+    spec.argv.push_back("--maxfail");
+    spec.argv.push_back(std::to_string(options.maxfail));
+  }
   spec.argv.push_back("--");
   spec.argv.insert(spec.argv.end(), options.pytest_args.begin(), options.pytest_args.end());
-  std::string pythonpath = options.worker_path.string();
-  if (const char* old = std::getenv("PYTHONPATH"); old && *old) {
-    pythonpath = pythonpath.empty() ? old : pythonpath + ":" + old;
-  }
-  spec.env = environment_with("PYTHONPATH", pythonpath);
+  spec.env = worker_environment(options);
   spec.cwd = options.rootdir;
   return spec;
 }
@@ -163,7 +171,8 @@ void Pool::Impl::install(Worker& worker, ChildProcess child) {
   worker.phases.clear();
   worker.warnings.clear();
   worker.early_warnings.clear();
-  worker.collected = worker.can_cancel = worker.bye = worker.shutdown_sent = false;
+  worker.collected = worker.can_cancel = worker.can_stop = worker.bye = worker.shutdown_sent = false;
+  worker.stop_sent = worker.session_exited = false;
   worker.deliberate = worker.timed_out = false;
   worker.wants_respawn = worker.drained = false;
   worker.cancels_in_flight = 0;
@@ -290,13 +299,19 @@ void Pool::Impl::stop_worker(Worker& worker) {
     worker.queue.assign(kept.begin(), kept.end());
     give_back(unsent);
   }
+  // `stop` drops every queued test, the committed nextitem too (the session ends);
+  // `cancel`, for workers without it, keeps the committed one, which then runs.
   std::vector<TestIndex> cancel;
   for (QueuedTest& test : worker.queue) {
-    if (worker.running == test.index || test.cancel_asked) continue;
+    if (worker.running == test.index || (test.cancel_asked && !worker.can_stop) || worker.stop_sent) continue;
     test.cancel_asked = true;
     cancel.push_back(test.index);
   }
-  if (worker.can_cancel && !cancel.empty()) {
+  if (worker.can_stop && !cancel.empty()) {
+    worker.process->send(encode_stop());
+    worker.stop_sent = true;
+    ++worker.cancels_in_flight;
+  } else if (worker.can_cancel && !cancel.empty()) {
     worker.process->send(encode_cancel(cancel));
     ++worker.cancels_in_flight;
   }
@@ -417,6 +432,18 @@ int Pool::worker_count() const { return static_cast<int>(m_impl->workers.size())
 std::string Pool::python_version() const { return m_impl->python_version; }
 std::string Pool::pytest_version() const { return m_impl->pytest_version; }
 std::vector<common::Warning> Pool::session_warnings() const { return m_impl->session_warnings; }
+bool Pool::ended_without_session() const { return m_impl->no_session; }
+
+void WorkSource::session_exit(const SessionExit& exit) {
+  if (!exit.test) return;
+  std::string message = exit.message;
+  if (!exit.detail.empty()) message += "\n" + exit.detail;
+  common::TestResult result =
+      common::synthetic_result(*exit.test, common::Status::error, "the test ended the pytest session: " + exit.message,
+                               "worker '" + exit.worker + "': the test ended the pytest session:\n" + message, exit.worker);
+  result.warnings = exit.warnings;  // pytest's summary shows them
+  completed(result);
+}
 
 void Pool::interrupt() {
   m_impl->interrupted.store(true);

@@ -67,7 +67,28 @@ struct PoolOptions {
   // is shared. drover starts the others itself when the first cannot fork (see
   // worker_py/drover_worker/seats.py). Replacements are always started anew.
   WorkerStart worker_start = WorkerStart::automatic;
+  // >= 0: each worker stops running its queue after this many of its own tests failed
+  // or errored (0: only pytest's own -x/--maxfail), or pytest's limit if stricter, so
+  // no test starts behind the failure that reached the run's limit before the source
+  // can stop the run (which it must do: every failure a worker counts, it counts too).
+  // -1: workers never stop by themselves (a farm agent: the coordinator decides).
+  int maxfail = -1;
 };
+
+// A test ended pytest's session on its worker (pytest.exit(), KeyboardInterrupt), as it
+// ends pytest's whole session. pytest reports no result for that test.
+struct SessionExit {
+  std::optional<TestIndex> test;  // the test that did it, if one was running
+  std::uint64_t lease = 0;        // its lease
+  int returncode = 2;             // pytest's exit code: pytest.exit()'s returncode, else 2
+  std::string message;            // pytest's words: "_pytest.outcomes.Exit: bye", "KeyboardInterrupt"
+  std::string detail;             // lines pytest prints below the message (may be empty)
+  std::string worker;             // the worker's name
+  std::vector<common::Warning> warnings;  // what the test recorded before (pytest counts them)
+};
+
+// The environment a worker runs in: this process's, with the worker on PYTHONPATH.
+[[nodiscard]] std::vector<std::string> worker_environment(const PoolOptions& options);
 
 struct WorkLease {
   std::uint64_t id = 0;
@@ -94,6 +115,10 @@ class WorkSource {
   virtual void completed(common::TestResult result) = 0;
   // Tests of a lease that were not started and never will be on this pool.
   virtual void handed_back(std::uint64_t lease, std::vector<TestIndex> tests) = 0;
+  // A test ended its worker's session (the worker exits; its other tests are handed
+  // back). The pool neither completes nor hands back `exit.test`: the source accounts
+  // for it. By default the run goes on and the test gets an error result naming the exit.
+  virtual void session_exit(const SessionExit& exit);
   // Fired while waiting, at least every `poll_interval_ms`, so a remote source can
   // read its socket. Local sources do nothing.
   virtual void poll() {}
@@ -125,9 +150,9 @@ class Pool {
   // request() gives nothing, an idle worker waits, unless exhausted() says no
   // work will come; a worker whose last queued test waits for a successor is
   // shut down so that test runs (its slot is started again if work turns up).
-  // stopping(): queued tests not started are cancelled and handed back (the
-  // worker keeps a test already committed as the running test's nextitem),
-  // running tests finish, workers shut down. take_cancellations(): cancelled
+  // stopping(): queued tests not started are dropped and handed back (a test
+  // already committed as the running test's nextitem too: the session ends, as
+  // pytest's does on -x), running tests finish, workers shut down. take_cancellations(): cancelled
   // tests are handed back, not reported.
   //
   // Errors, each after every unfinished test was handed back and every worker
@@ -147,6 +172,10 @@ class Pool {
   // order recorded. Every worker collects and records them: each counts once, as in
   // pytest (as often as the one worker that recorded it most often).
   [[nodiscard]] std::vector<common::Warning> session_warnings() const;
+  // True when start() failed because pytest ended without an error and without a
+  // session: an informational option (--help, --version, --fixtures, --markers) whose
+  // output was for the user. Run pytest in the foreground for it instead.
+  [[nodiscard]] bool ended_without_session() const;
 
  private:
   struct Impl;

@@ -24,15 +24,19 @@ std::vector<std::string> split_lines(const std::string& text) {
   return lines;
 }
 
-// pytest's own words for a usage error (exit code 4): argparse's "error:" line,
-// else its "ERROR: ..." line, else everything it printed.
+// pytest's own words for a usage error (exit code 4), without the "ERROR: " pytest
+// puts first (drover's print_error adds it): argparse's "usage:" and "error:" lines,
+// else pytest's "ERROR: ..." line, else everything it printed.
 std::string usage_message(const std::string& tail) {
   const auto lines = split_lines(tail);
-  for (const std::string& line : lines) {
-    if (line.find(": error: ") != std::string::npos) return line;
+  constexpr std::string_view k_prefix = "ERROR: ";
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].find(": error: ") == std::string::npos) continue;
+    if (i > 0 && lines[i - 1].starts_with("ERROR: usage:")) return lines[i - 1].substr(k_prefix.size()) + "\n" + lines[i];
+    return lines[i];
   }
   for (const std::string& line : lines) {
-    if (line.starts_with("ERROR: ") && !line.starts_with("ERROR: usage:")) return line;
+    if (line.starts_with(k_prefix) && !line.starts_with("ERROR: usage:")) return line.substr(k_prefix.size());
   }
   return tail.empty() ? "pytest: usage error" : tail;
 }
@@ -109,7 +113,11 @@ void Pool::Impl::on_message(Worker& worker, const WorkerMessage& message) {
       return protocol_failure(worker, "the worker speaks protocol " + std::to_string(hello->protocol) +
                                           "; this drover speaks " + std::to_string(k_worker_protocol));
     }
-    worker.can_cancel = std::find(hello->features.begin(), hello->features.end(), "cancel") != hello->features.end();
+    const auto has = [&](const char* feature) {
+      return std::find(hello->features.begin(), hello->features.end(), feature) != hello->features.end();
+    };
+    worker.can_cancel = has("cancel");
+    worker.can_stop = has("stop");
     worker.state = WorkerState::collecting;
     if (pytest_version.empty()) {
       python_version = hello->python;
@@ -145,6 +153,12 @@ void Pool::Impl::on_message(Worker& worker, const WorkerMessage& message) {
     on_cancelled(worker, cancelled->indices);
   } else if (const auto* warned = std::get_if<WarningMessage>(&message)) {
     on_warning(worker, *warned);
+  } else if (const auto* exit = std::get_if<ExitMessage>(&message)) {
+    if (!expect(worker.collected && !worker.session_exited, "exit")) return;
+    on_session_exit(worker, *exit);
+  } else if (std::get_if<NoSessionMessage>(&message)) {
+    if (!expect(!worker.collected, "nosession")) return;
+    no_session = true;
   } else if (const auto* unknown = std::get_if<UnknownMessage>(&message)) {
     log->debug("{}: ignoring unknown message type \"{}\"", worker.name, unknown->type);
   }
@@ -220,6 +234,27 @@ void Pool::Impl::on_cancelled(Worker& worker, const std::vector<TestIndex>& indi
   give_back(dropped);
 }
 
+void Pool::Impl::on_session_exit(Worker& worker, const ExitMessage& exit) {
+  log->debug("{}: the session ended: {}", worker.name, exit.message);
+  worker.session_exited = true;
+  worker.state = WorkerState::stopping;  // no more work: it tears down and exits
+  worker.kill_at = Clock::now() + k_teardown_limit;
+  SessionExit event{std::nullopt, 0, exit.returncode, exit.message, exit.detail, worker.name, {}};
+  if (worker.running && (!exit.index || *exit.index == *worker.running)) {
+    const auto it = std::find_if(worker.queue.begin(), worker.queue.end(),
+                                 [&](const QueuedTest& t) { return t.index == *worker.running; });
+    event.test = *worker.running;
+    if (it != worker.queue.end()) {
+      event.lease = it->lease;
+      worker.queue.erase(it);
+    }
+    worker.running.reset();
+    worker.phases.clear();
+    event.warnings = std::exchange(worker.warnings, {});
+  }
+  if (source) source->session_exit(event);
+}
+
 void Pool::Impl::give_back(const std::vector<QueuedTest>& tests) {
   if (tests.empty() || !source) return;
   std::vector<std::pair<std::uint64_t, std::vector<TestIndex>>> by_lease;  // in first-seen order
@@ -249,6 +284,8 @@ void Pool::Impl::hand_back(Worker& worker, bool include_running) {
 common::Error Pool::Impl::start_error(const Worker& worker, const ExitStatus& status) const {
   const std::string tail = worker.process->output().text();
   if (!worker.failure.empty()) return {ErrorCode::protocol, worker.failure};
+  if (no_session) return {ErrorCode::worker, "pytest ended without running a session (exit code " +
+                                                 std::to_string(status.code) + ")"};
   if (!status.signaled && status.code == 4) return {ErrorCode::usage, usage_message(tail)};
   if (!worker.fatal.empty()) return {ErrorCode::worker, split_lines(worker.fatal).front()};
   const auto lines = split_lines(tail);
@@ -316,7 +353,8 @@ void Pool::Impl::on_exit(Worker& worker) {
   }
   hand_back(worker, true);
   if (!clean) launcher->signal_group(worker.process->pid(), SIGKILL);  // the test's leftovers
-  const bool crashed = !clean && !worker.deliberate && (collection.has_value() || worker.collected);
+  const bool crashed =
+      !clean && !worker.deliberate && !worker.session_exited && (collection.has_value() || worker.collected);
   if (!crashed) {
     log->debug("{}: {}", worker.name, what);
     worker.wants_respawn = worker.drained && options.keep_warm;

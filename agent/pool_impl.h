@@ -71,6 +71,9 @@ struct Worker {
   std::map<std::pair<std::string, std::string>, int> early_warnings;
   bool collected = false;
   bool can_cancel = false;
+  bool can_stop = false;        // understands `stop` (hello features)
+  bool stop_sent = false;
+  bool session_exited = false;  // sent `exit`: a test ended its session
   int cancels_in_flight = 0;
   bool bye = false;
   bool shutdown_sent = false;
@@ -107,6 +110,7 @@ struct Pool::Impl {
   std::atomic<bool> interrupted{false};
   WorkSource* source = nullptr;         // set during run()
   std::optional<common::Error> failure;  // ends start()/run() with this error
+  bool no_session = false;  // a worker's pytest ended without a session (Pool::ended_without_session)
   bool forking = false;  // the first worker forks the others (options.worker_start)
   std::optional<SubreaperScope> subreaper;  // while forked workers may still turn up
   std::vector<common::Warning> session_warnings;  // see Pool::session_warnings()
@@ -139,6 +143,7 @@ struct Pool::Impl {
   void on_finished(Worker& worker, TestIndex index);
   void on_cancelled(Worker& worker, const std::vector<TestIndex>& indices);
   void on_warning(Worker& worker, const WarningMessage& warned);
+  void on_session_exit(Worker& worker, const ExitMessage& exit);
   void on_exit(Worker& worker);
   void protocol_failure(Worker& worker, const std::string& why);
   // Hands tests back to the source, grouped by lease; removes them from the queue.

@@ -160,6 +160,13 @@ CollectedMessage decode_collected(const json& object) {
     if (!show->is_boolean()) throw BadField{"\"show_warnings\" is not a boolean"};
     collection.show_warnings = show->get<bool>();
   }
+  if (auto it = object.find("collectonly"); it != object.end() && !it->is_null()) {
+    if (!it->is_boolean()) throw BadField{"\"collectonly\" is not a boolean"};
+    collection.collect_only = it->get<bool>();
+  }
+  const std::int64_t maxfail = integer(object, "maxfail");
+  if (maxfail < 0 || maxfail > std::numeric_limits<int>::max()) throw BadField{"\"maxfail\" is out of range"};
+  collection.maxfail = static_cast<int>(maxfail);
   return out;
 }
 
@@ -185,6 +192,20 @@ ReportMessage decode_report(const json& object) {
   return out;
 }
 
+ExitMessage decode_exit(const json& object) {
+  ExitMessage out;
+  const std::int64_t index = integer(object, "index");
+  if (index >= 0) out.index = to_index(object.at("index"), "index");
+  const std::int64_t returncode = integer(object, "returncode", true);
+  if (returncode < std::numeric_limits<int>::min() || returncode > std::numeric_limits<int>::max()) {
+    throw BadField{"\"returncode\" is out of range"};
+  }
+  out.returncode = static_cast<int>(returncode);
+  out.message = text(object, "message");
+  out.detail = text(object, "detail");
+  return out;
+}
+
 WorkerMessage decode_object(const json& object) {
   const std::string type = text(object, "type", true);
   if (type == "hello") return decode_hello(object);
@@ -199,6 +220,8 @@ WorkerMessage decode_object(const json& object) {
     return WarningMessage{text(object, "when"), text(object, "nodeid"),
                           {text(object, "location"), text(object, "message", true), 1}};
   }
+  if (type == "exit") return decode_exit(object);
+  if (type == "nosession") return NoSessionMessage{static_cast<int>(integer(object, "exitstatus"))};
   return UnknownMessage{type};
 }
 
@@ -237,6 +260,8 @@ std::string encode_run(std::span<const common::TestIndex> indices) { return with
 std::string encode_cancel(std::span<const common::TestIndex> indices) {
   return with_indices("cancel", indices);
 }
+
+std::string encode_stop() { return json{{"type", "stop"}}.dump() + "\n"; }
 
 std::string encode_shutdown() { return json{{"type", "shutdown"}}.dump() + "\n"; }
 

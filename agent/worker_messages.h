@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -59,13 +60,24 @@ struct WarningMessage {
   std::string nodeid;
   common::Warning warning;
 };
+// A test ended the session (pytest.exit(), KeyboardInterrupt); the worker exits next.
+struct ExitMessage {
+  std::optional<common::TestIndex> index;  // the test running then, if any
+  int returncode = 2;                      // pytest's exit code for it
+  std::string message;                     // "_pytest.outcomes.Exit: bye", "KeyboardInterrupt"
+  std::string detail;                      // further lines pytest prints below it (may be empty)
+};
+// pytest ended without a session and without an error (--help, --version, --fixtures, ...).
+struct NoSessionMessage {
+  int exitstatus = 0;
+};
 struct UnknownMessage {
   std::string type;
 };
 
 using WorkerMessage = std::variant<HelloMessage, FatalMessage, CollectedMessage, StartMessage,
                                    ReportMessage, FinishedMessage, ByeMessage, CancelledMessage,
-                                   WarningMessage, UnknownMessage>;
+                                   WarningMessage, ExitMessage, NoSessionMessage, UnknownMessage>;
 
 // One line without its trailing newline (a trailing "\r" or "\n" is tolerated).
 [[nodiscard]] common::Result<WorkerMessage> decode_worker_message(std::string_view line);
@@ -73,6 +85,7 @@ using WorkerMessage = std::variant<HelloMessage, FatalMessage, CollectedMessage,
 // Commands, each one line ending in "\n".
 [[nodiscard]] std::string encode_run(std::span<const common::TestIndex> indices);
 [[nodiscard]] std::string encode_cancel(std::span<const common::TestIndex> indices);
+[[nodiscard]] std::string encode_stop();
 [[nodiscard]] std::string encode_shutdown();
 
 }  // namespace drover::agent

@@ -178,6 +178,30 @@ TEST(WorkerMessages, EncodesCommands) {
   EXPECT_EQ(encode_shutdown(), "{\"type\":\"shutdown\"}\n");
 }
 
+TEST(WorkerMessages, ExitAndNoSessionDecode) {
+  auto exit = decode_as<ExitMessage>(
+      R"({"type":"exit","index":3,"returncode":7,"message":"_pytest.outcomes.Exit: bye","detail":""})");
+  EXPECT_EQ(exit.index, std::optional<common::TestIndex>(3));
+  EXPECT_EQ(exit.returncode, 7);
+  EXPECT_EQ(exit.message, "_pytest.outcomes.Exit: bye");
+  auto outside = decode_as<ExitMessage>(R"({"type":"exit","index":-1,"returncode":2,"message":"KeyboardInterrupt"})");
+  EXPECT_FALSE(outside.index.has_value());
+  EXPECT_FALSE(decode_worker_message(R"({"type":"exit","index":0})").has_value());  // returncode required
+  EXPECT_EQ(decode_as<NoSessionMessage>(R"({"type":"nosession","exitstatus":0})").exitstatus, 0);
+  EXPECT_EQ(encode_stop(), "{\"type\":\"stop\"}\n");
+}
+
+TEST(WorkerMessages, CollectedCarriesPytestsOwnSettings) {
+  auto plain = decode_as<CollectedMessage>(R"({"type":"collected","hash":"h","items":[]})");
+  EXPECT_FALSE(plain.collection.collect_only);
+  EXPECT_EQ(plain.collection.maxfail, 0);
+  auto listed = decode_as<CollectedMessage>(R"({"type":"collected","hash":"h","items":[],"collectonly":true,"maxfail":1})");
+  EXPECT_TRUE(listed.collection.collect_only);
+  EXPECT_EQ(listed.collection.maxfail, 1);
+  EXPECT_FALSE(decode_worker_message(R"({"type":"collected","hash":"h","items":[],"collectonly":1})").has_value());
+  EXPECT_FALSE(decode_worker_message(R"({"type":"collected","hash":"h","items":[],"maxfail":-1})").has_value());
+}
+
 // The golden session the Python worker's tests also check: every line decodes
 // to the message type it names, and the session reads as the protocol says.
 TEST(WorkerMessagesGolden, WorkerLinesDecode) {
@@ -245,6 +269,8 @@ TEST(WorkerMessagesGolden, CommandsMatchGolden) {
     if (golden["type"] == "run" || golden["type"] == "cancel") {
       const auto indices = golden["indices"].get<std::vector<common::TestIndex>>();
       ours = golden["type"] == "run" ? encode_run(indices) : encode_cancel(indices);
+    } else if (golden["type"] == "stop") {
+      ours = encode_stop();
     } else {
       ASSERT_EQ(golden["type"], "shutdown");
       ours = encode_shutdown();

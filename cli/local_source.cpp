@@ -42,6 +42,13 @@ void LocalWorkSource::handed_back(std::uint64_t lease, std::vector<common::TestI
   carry_out(m_scheduler.hand_back(k_local_agent, lease, tests));
 }
 
+void LocalWorkSource::session_exit(const agent::SessionExit& exit) {
+  if (!m_exit) m_exit = exit;
+  m_scheduler.stop();
+  // Back to the stopped scheduler: not run, hence not reported.
+  if (exit.test) carry_out(m_scheduler.hand_back(k_local_agent, exit.lease, {*exit.test}));
+}
+
 void LocalWorkSource::fail_remaining(const std::string& message) {
   carry_out(m_scheduler.fail_remaining(message));
 }

@@ -27,12 +27,17 @@ class LocalWorkSource final : public agent::WorkSource {
   [[nodiscard]] bool stopping() override;
   void completed(common::TestResult result) override;
   void handed_back(std::uint64_t lease, std::vector<common::TestIndex> tests) override;
+  // pytest.exit() or KeyboardInterrupt in a test: the whole run stops, as pytest's
+  // session does; the test has no result, as in pytest.
+  void session_exit(const agent::SessionExit& exit) override;
 
   // Stop handing out work (Ctrl-C).
   void stop() { m_scheduler.stop(); }
   // True when --maxfail (or -x) was reached.
   [[nodiscard]] bool hit_maxfail() const { return m_hit_maxfail; }
   [[nodiscard]] int failures() const { return m_failures; }
+  // The first session exit, when a test ended the run.
+  [[nodiscard]] const std::optional<agent::SessionExit>& exit() const { return m_exit; }
 
   // Tests never run that the scheduler still holds get an error result.
   void fail_remaining(const std::string& message);
@@ -45,6 +50,7 @@ class LocalWorkSource final : public agent::WorkSource {
   OnResult m_on_result;
   int m_failures = 0;
   bool m_hit_maxfail = false;
+  std::optional<agent::SessionExit> m_exit;
 };
 
 }  // namespace drover::cli

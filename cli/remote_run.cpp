@@ -278,7 +278,6 @@ std::optional<int> run_remote(const RunOptions& options) {
   }
 
   Reporter reporter(stdout, options.verbosity, ::isatty(STDOUT_FILENO) != 0);
-  if (options.verbosity >= 0) reporter.header("test session starts");
   // Collect here: the client's collection is the one every agent must reproduce.
   // A queue job collects with its whole warm pool, which then serves the job's leases.
   common::Collection collection;
@@ -298,6 +297,7 @@ std::optional<int> run_remote(const RunOptions& options) {
     auto pool = std::make_unique<agent::Pool>(*pool_opts);
     InterruptGuard guard(*pool);
     auto collected = pool->start();
+    if (!collected && pool->ended_without_session()) return run_pytest_in_foreground(*pool_opts);
     if (!collected) return fail_with(collected.error());
     collection = std::move(*collected);
     warnings.add_session(pool->session_warnings());
@@ -305,9 +305,14 @@ std::optional<int> run_remote(const RunOptions& options) {
     pytest_version = pool->pytest_version();
     if (queue) job_pool = std::move(pool);
   }
+  if (options.verbosity >= 0) reporter.header("test session starts");  // after collection, as run_local
   if (options.verbosity >= 0) reporter.line("rootdir: " + collection.rootdir);
   std::vector<common::TestIndex> selection(collection.items.size());
   for (common::TestIndex i = 0; i < selection.size(); ++i) selection[i] = i;
+  if (collection.collect_only) return report_collect_only(reporter, options, collection, selection,
+                                                                 std::chrono::duration<double>(Clock::now() - started).count(),
+                                                                 warnings);
+  const int maxfail = stricter_maxfail(options.maxfail, collection.maxfail);  // pytest's -x counts too
   if (options.verbosity >= 0) reporter.collected(collection, selection.size(), 0);
 
   // What this client reports: every result, or in queue mode those its own pool ran.
@@ -344,8 +349,7 @@ std::optional<int> run_remote(const RunOptions& options) {
     return counts;
   };
   if (!collection.errors.empty() && !options.continue_on_collection_errors) {
-    const auto errors = collection.errors.size();
-    finish("Interrupted: " + std::to_string(errors) + (errors == 1 ? " error" : " errors") + " during collection");
+    finish(collection_errors_stop(collection));
     return k_exit_interrupted;
   }
   if (selection.empty()) {
@@ -374,6 +378,7 @@ std::optional<int> run_remote(const RunOptions& options) {
   submit.durations = *durations;
   submit.queue = queue;
   submit.pytest_version = pytest_version;  // agents with another pytest cannot serve the run
+  submit.timeout = options.timeout;  // agents apply the run's timeout, as a local run would
   if (queue) submit.slots = options.shard->total * options.workers;
   if (auto sent = client.send(submit); !sent) return fail_with(sent.error());
 
@@ -443,7 +448,7 @@ std::optional<int> run_remote(const RunOptions& options) {
         reporter.test_finished(collection.items[index], *results[index]);
       }
       // -x/--maxfail count the whole run's failures: in queue mode every job sees them all.
-      if (counted && options.maxfail > 0 && ++failures >= options.maxfail && !cancel_sent) {
+      if (counted && maxfail > 0 && ++failures >= maxfail && !cancel_sent) {
         stop_message = "stopping after " + std::to_string(failures) + " failures";
         cancel_sent = client.send(farm::Cancel{run_id, {}, stop_message}).has_value();
       }

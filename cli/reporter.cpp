@@ -72,6 +72,23 @@ void Counts::add(const TestResult& result) {
   }
 }
 
+std::string collect_only_summary(std::size_t selected, std::size_t deselected, std::size_t errors, double elapsed) {
+  const std::size_t found = selected + deselected;
+  std::string text;
+  if (found == 0) {
+    text = "no tests collected";
+  } else if (deselected == 0) {
+    text = std::to_string(found) + (found == 1 ? " test" : " tests") + " collected";
+  } else if (selected == 0) {
+    text = "no tests collected (" + std::to_string(deselected) + " deselected)";
+  } else {
+    text = std::to_string(selected) + "/" + std::to_string(found) + " tests collected (" + std::to_string(deselected) +
+           " deselected)";
+  }
+  if (errors > 0) text += ", " + plural(static_cast<int>(errors), "error");
+  return text + " in " + format_elapsed(elapsed);
+}
+
 std::string format_elapsed(double seconds) {
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, "%.2fs", seconds);
@@ -199,6 +216,41 @@ void Reporter::collection_errors(const common::Collection& collection) {
   }
 }
 
+void Reporter::stop_line(const std::string& stop_message) {
+  if (stop_message.empty()) return;
+  const auto end = stop_message.find('\n');
+  std::fprintf(m_out, "%s\n", ruled(stop_message.substr(0, end), '!').c_str());
+  if (end != std::string::npos) std::fprintf(m_out, "%s\n", stop_message.substr(end + 1).c_str());
+}
+
+void Reporter::collection_error_summary(const common::Collection& collection, std::vector<std::string>& summary) {
+  for (const auto& error : collection.errors) summary.push_back("ERROR " + error.nodeid);
+}
+
+void Reporter::warnings_section(const common::Collection& collection, const WarningsSummary& warnings) {
+  if (!collection.show_warnings || warnings.total() == 0) return;
+  header("warnings summary");
+  for (const std::string& text : warnings.lines()) std::fprintf(m_out, "%s\n", text.c_str());
+}
+
+void Reporter::collect_only(const common::Collection& collection, const std::vector<common::TestIndex>& selection,
+                            double elapsed, const std::string& stop_message, const WarningsSummary& warnings) {
+  clear_live_line();
+  for (common::TestIndex index : selection) std::fprintf(m_out, "%s\n", collection.items[index].nodeid.c_str());
+  if (!selection.empty()) std::fputc('\n', m_out);
+  collection_errors(collection);
+  warnings_section(collection, warnings);
+  std::vector<std::string> summary;
+  collection_error_summary(collection, summary);
+  if (!summary.empty()) {
+    header("short test summary info");
+    for (const auto& text : summary) std::fprintf(m_out, "%s\n", text.c_str());
+  }
+  stop_line(stop_message);
+  header(collect_only_summary(selection.size(), collection.deselected, collection.errors.size(), elapsed));
+  std::fflush(m_out);
+}
+
 Counts Reporter::finish(const common::Collection& collection,
                         const std::vector<std::optional<TestResult>>& results, double elapsed,
                         const std::string& stop_message, const WarningsSummary& warnings) {
@@ -260,10 +312,7 @@ Counts Reporter::finish(const common::Collection& collection,
   section("FAILURES",
           [](const PhaseReport& report) { return report.status == Status::failed; },
           [](const common::TestItem& item, const PhaseReport&) { return head_line(item.nodeid); });
-  if (collection.show_warnings && warnings.total() > 0) {
-    header("warnings summary");
-    for (const std::string& text : warnings.lines()) std::fprintf(m_out, "%s\n", text.c_str());
-  }
+  warnings_section(collection, warnings);
 
   std::vector<std::string> summary;
   auto add_summary = [&](const char* word, const std::string& nodeid, const std::string& message) {
@@ -275,7 +324,7 @@ Counts Reporter::finish(const common::Collection& collection,
       if (report.status == Status::failed) add_summary("FAILED", collection.items[i].nodeid, report.message);
     }
   }
-  for (const auto& error : collection.errors) add_summary("ERROR", error.nodeid, "");
+  collection_error_summary(collection, summary);
   for (std::size_t i = 0; i < results.size(); ++i) {
     if (!results[i]) continue;
     for (const PhaseReport& report : results[i]->phases) {
@@ -286,7 +335,7 @@ Counts Reporter::finish(const common::Collection& collection,
     header("short test summary info");
     for (const auto& text : summary) std::fprintf(m_out, "%s\n", text.c_str());
   }
-  if (!stop_message.empty()) std::fprintf(m_out, "%s\n", ruled(stop_message, '!').c_str());
+  stop_line(stop_message);
   header(summary_text(counts, elapsed));
   std::fflush(m_out);
   return counts;

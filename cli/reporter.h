@@ -38,6 +38,10 @@ struct Counts {
 
 // "3 failed, 72 passed, 4 skipped, 2 xfailed, 1 xpassed, 5 warnings, 2 errors in 1.31s"
 [[nodiscard]] std::string summary_text(const Counts& counts, double elapsed);
+// pytest's closing line for --collect-only: "3 tests collected in 0.12s", "2/5 tests
+// collected (3 deselected), 1 error in 0.12s", "no tests collected in 0.01s".
+[[nodiscard]] std::string collect_only_summary(std::size_t selected, std::size_t deselected, std::size_t errors,
+                                               double elapsed);
 // pytest's duration words: "0.52s", "75.12s (0:01:15)".
 [[nodiscard]] std::string format_elapsed(double seconds);
 // "pkg/test_a.py::TestX::test_y[1]" -> "TestX.test_y[1]", as pytest's section heads.
@@ -53,9 +57,16 @@ class Reporter {
   void test_finished(const common::TestItem& item, const common::TestResult& result);
   // Prints the collection errors as pytest does ("ERROR collecting ...").
   void collection_errors(const common::Collection& collection);
+  // --collect-only: the selected tests' node ids, one a line, collection errors as in
+  // a run, the warnings summary (unless collection.show_warnings is false; pytest's
+  // --co closing line has no warning count), `stop_message` (if any) and
+  // collect_only_summary(), as `pytest --co -q`.
+  void collect_only(const common::Collection& collection, const std::vector<common::TestIndex>& selection,
+                    double elapsed, const std::string& stop_message, const WarningsSummary& warnings);
   // Everything after the run; returns the counts it printed. The warnings summary
   // follows FAILURES (unless collection.show_warnings is false); its count is in the
-  // closing line either way.
+  // closing line either way. `stop_message` is ruled with '!' before the closing line;
+  // lines after its first are printed as they are.
   Counts finish(const common::Collection& collection,
                 const std::vector<std::optional<common::TestResult>>& results, double elapsed,
                 const std::string& stop_message, const WarningsSummary& warnings);
@@ -66,6 +77,9 @@ class Reporter {
  private:
   void progress_dot(const common::TestResult& result);
   void clear_live_line();
+  void stop_line(const std::string& stop_message);
+  void collection_error_summary(const common::Collection& collection, std::vector<std::string>& summary);
+  void warnings_section(const common::Collection& collection, const WarningsSummary& warnings);
 
   std::FILE* m_out;
   int m_verbosity;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <functional>
 
 namespace drover::cli {
 namespace {
@@ -130,6 +131,72 @@ TEST(Reporter, WarningsSummaryBetweenFailuresAndShortSummary) {
   const std::string quiet = finished_text(collection, results, warnings);
   EXPECT_EQ(quiet.find("warnings summary"), std::string::npos) << quiet;
   EXPECT_NE(quiet.find(" 1 failed, 0 passed, 1 warning in 0.50s "), std::string::npos) << quiet;
+}
+
+TEST(Summary, CollectOnlyInPytestsWords) {
+  EXPECT_EQ(collect_only_summary(3, 0, 0, 0.12), "3 tests collected in 0.12s");
+  EXPECT_EQ(collect_only_summary(1, 0, 0, 0.12), "1 test collected in 0.12s");
+  EXPECT_EQ(collect_only_summary(0, 0, 0, 0.01), "no tests collected in 0.01s");
+  EXPECT_EQ(collect_only_summary(0, 2, 0, 0.04), "no tests collected (2 deselected) in 0.04s");
+  EXPECT_EQ(collect_only_summary(2, 3, 1, 0.12), "2/5 tests collected (3 deselected), 1 error in 0.12s");
+  EXPECT_EQ(collect_only_summary(2, 0, 2, 0.30), "2 tests collected, 2 errors in 0.30s");
+}
+
+std::string captured(const std::function<void(Reporter&)>& body, int verbosity = 0) {
+  char* buffer = nullptr;
+  size_t size = 0;
+  std::FILE* out = open_memstream(&buffer, &size);
+  Reporter reporter(out, verbosity, false);
+  body(reporter);
+  std::fclose(out);
+  std::string text(buffer, size);
+  std::free(buffer);
+  return text;
+}
+
+TEST(Reporter, CollectOnlyListsNodeIdsThenErrors) {
+  common::Collection collection;
+  collection.items = {{"a.py::t1", "a.py", "", 1, {}}, {"a.py::t2", "a.py", "", 2, {}}};
+  collection.errors = {{"bad.py", "E   ImportError"}};
+  const std::string text =
+      captured([&](Reporter& r) {
+        r.collect_only(collection, {0, 1}, 0.3, "Interrupted: 1 error during collection", WarningsSummary{});
+      });
+  EXPECT_TRUE(text.starts_with("a.py::t1\na.py::t2\n\n")) << text;
+  EXPECT_LT(text.find("ERROR collecting bad.py"), text.find("ERROR bad.py"));
+  EXPECT_LT(text.find("ERROR bad.py"), text.find("!!! Interrupted: 1 error during collection !!!"));
+  EXPECT_NE(text.find(" 2 tests collected, 1 error in 0.30s "), std::string::npos) << text;
+}
+
+// pytest --co: the collection's warnings summary after the errors, before the short
+// summary; its closing line counts no warnings.
+TEST(Reporter, CollectOnlyHasTheWarningsSummaryWithoutACount) {
+  common::Collection collection;
+  collection.items = {{"a.py::t1", "a.py", "", 1, {}}};
+  collection.errors = {{"bad.py", "E   ImportError"}};
+  WarningsSummary warnings;
+  warnings.add_session({{"a.py:2", "a.py:2: UserWarning: w\n  warn('w')\n", 1}});
+  auto listed = [&] {
+    return captured([&](Reporter& r) { r.collect_only(collection, {0}, 0.3, "", warnings); });
+  };
+  const std::string text = listed();
+  const auto section = text.find("= warnings summary =");
+  ASSERT_NE(section, std::string::npos) << text;
+  EXPECT_LT(text.find("ERROR collecting bad.py"), section);
+  EXPECT_LT(section, text.find("short test summary info"));
+  EXPECT_NE(text.find(" 1 test collected, 1 error in 0.30s "), std::string::npos) << text;
+
+  collection.show_warnings = false;  // --disable-warnings
+  EXPECT_EQ(listed().find("warnings summary"), std::string::npos);
+}
+
+TEST(Reporter, StopMessageLinesAfterTheFirstAreNotRuled) {
+  common::Collection collection;
+  const std::string text = captured([&](Reporter& r) {
+    (void)r.finish(collection, {}, 0.1, "KeyboardInterrupt\n/x/test_k.py:2: KeyboardInterrupt", WarningsSummary{});
+  });
+  EXPECT_NE(text.find("!!! KeyboardInterrupt !!!"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n/x/test_k.py:2: KeyboardInterrupt\n"), std::string::npos) << text;
 }
 
 }  // namespace

@@ -63,6 +63,16 @@ common::JunitReport junit_report(const RunOptions& options, const Collection& co
   return report;
 }
 
+// No work at all, and stopping: the pool ends every worker's session at once.
+class NoWork final : public agent::WorkSource {
+ public:
+  [[nodiscard]] std::vector<agent::WorkLease> request(int) override { return {}; }
+  [[nodiscard]] bool exhausted() override { return true; }
+  [[nodiscard]] bool stopping() override { return true; }
+  void completed(TestResult) override {}
+  void handed_back(std::uint64_t, std::vector<TestIndex>) override {}
+};
+
 int run_local(const RunOptions& options) {
   const auto started = Clock::now();
   auto pool_opts = pool_options(options, options.workers);
@@ -70,9 +80,9 @@ int run_local(const RunOptions& options) {
     print_error(pool_opts.error());
     return exit_code_for(pool_opts.error());
   }
+  pool_opts->maxfail = options.maxfail;  // workers stop at once on their own failures
   const bool tty = ::isatty(STDOUT_FILENO) != 0;
   Reporter reporter(stdout, options.verbosity, tty);
-  if (options.verbosity >= 0) reporter.header("test session starts");
 
   agent::Pool pool(*pool_opts);
   InterruptGuard guard(pool);
@@ -82,6 +92,7 @@ int run_local(const RunOptions& options) {
     reporter.header("no tests ran in " + format_elapsed(seconds_since(started)));
     return k_exit_interrupted;
   }
+  if (!collection && pool.ended_without_session()) return run_pytest_in_foreground(*pool_opts);
   if (!collection) {
     print_error(collection.error());
     return exit_code_for(collection.error());
@@ -90,6 +101,8 @@ int run_local(const RunOptions& options) {
     print_error(usable.error());
     return exit_code_for(usable.error());
   }
+  // Only now: pytest prints no session header for usage errors and informational options.
+  if (options.verbosity >= 0) reporter.header("test session starts");
   if (options.verbosity >= 0) reporter.line("rootdir: " + collection->rootdir);
   const auto durations_file = durations_path(options, collection->rootdir);
   auto durations = load_plan_durations(durations_file);
@@ -103,6 +116,13 @@ int run_local(const RunOptions& options) {
   const int workers = options.workers_explicit
                           ? options.workers
                           : std::max(1, std::min<int>(options.workers, static_cast<int>(selection.size())));
+  if (collection->collect_only) {
+    NoWork none;
+    (void)pool.run(none);  // every worker ends its session cleanly
+    WarningsSummary warnings;
+    warnings.add_session(pool.session_warnings());
+    return report_collect_only(reporter, options, *collection, selection, seconds_since(started), warnings);
+  }
   if (options.verbosity >= 0) reporter.collected(*collection, selection.size(), static_cast<std::size_t>(workers));
 
   std::vector<std::optional<TestResult>> results(collection->items.size());
@@ -131,8 +151,7 @@ int run_local(const RunOptions& options) {
   };
 
   if (!collection->errors.empty() && !options.continue_on_collection_errors) {
-    const auto errors = collection->errors.size();
-    finish("Interrupted: " + std::to_string(errors) + (errors == 1 ? " error" : " errors") + " during collection");
+    finish(collection_errors_stop(*collection));
     return k_exit_interrupted;
   }
   if (selection.empty()) {
@@ -147,7 +166,8 @@ int run_local(const RunOptions& options) {
   coordinator::SchedulerOptions scheduler_options;
   scheduler_options.speculate_at_tail = false;  // one machine: a second copy would compete for the same CPUs
   coordinator::Scheduler scheduler(std::move(units), scheduler_options);
-  LocalWorkSource source(scheduler, workers, options.maxfail, [&](const TestResult& result) {
+  LocalWorkSource source(scheduler, workers, stricter_maxfail(options.maxfail, collection->maxfail),
+                         [&](const TestResult& result) {
     warnings.take(results[result.index].emplace(result));
     reporter.test_finished(collection->items[result.index], *results[result.index]);
   });
@@ -162,6 +182,9 @@ int run_local(const RunOptions& options) {
     for (TestIndex index : selection) not_run += results[index] ? 0 : 1;
     stop_message = "Interrupted: KeyboardInterrupt, " + std::to_string(not_run) + " of " +
                    std::to_string(selection.size()) + " tests not run";
+  } else if (const auto& exit = source.exit()) {
+    // As pytest: an interrupted session (2) says why before the closing line, others after it.
+    stop_message = exit->message + (exit->detail.empty() ? "" : "\n" + exit->detail);
   } else if (source.hit_maxfail()) {
     stop_message = "stopping after " + std::to_string(source.failures()) + " failures";
   } else if (!scheduler.done()) {
@@ -176,10 +199,18 @@ int run_local(const RunOptions& options) {
       }
     }
   }
-  const Counts counts = finish(stop_message);
+  const auto& exit = source.exit();
+  if (exit) {
+    // The test that ended the session is not reported, but pytest counts its warnings.
+    for (const common::Warning& warning : exit->warnings) warnings.add(exit->test ? *exit->test + 1 : 0, warning);
+  }
+  const bool exit_after = exit && exit->returncode != k_exit_interrupted;
+  const Counts counts = finish(exit_after ? "" : stop_message);
+  if (exit_after) reporter.line(reporter.ruled(exit->message, '!') + (exit->detail.empty() ? "" : "\n" + exit->detail));
   std::error_code ec;
   std::filesystem::remove_all(pool_opts->basetemp_root, ec);
   if (interrupted) return k_exit_interrupted;
+  if (exit) return exit->returncode;
   // Crashed workers past the restart limit leave failed tests behind: a test failure, not ours.
   if (!ran && ran.error().code != common::ErrorCode::worker) return exit_code_for(ran.error());
   return counts.ok() ? k_exit_ok : k_exit_tests_failed;

@@ -48,6 +48,12 @@ void add_run_flags(CLI::App& command, RunFlags& flags, bool with_shards) {
   }
 }
 
+int stricter_maxfail(int a, int b) {
+  if (a <= 0) return std::max(0, b);
+  if (b <= 0) return a;
+  return std::min(a, b);
+}
+
 common::Result<RunOptions> resolve_run_options(const RunFlags& flags, const EnvLookup& env) {
   namespace fs = std::filesystem;
   RunOptions options;
@@ -92,7 +98,7 @@ common::Result<RunOptions> resolve_run_options(const RunFlags& flags, const EnvL
   else options.durations = options.rootdir / ".test_durations";
 
   if (!flags.maxfail.empty()) {
-    auto maxfail = parse_number<int>(flags.maxfail, "--maxfail", 1);
+    auto maxfail = parse_number<int>(flags.maxfail, "--maxfail", 0);  // 0: no limit, as pytest
     if (!maxfail) return std::unexpected(maxfail.error());
     options.maxfail = *maxfail;
   } else if (config.maxfail) {

@@ -105,6 +105,9 @@ struct RunOptions {
   double connect_timeout = 5.0;  // seconds to wait for the coordinator's Welcome
 };
 
+// The stricter of two failure limits, 0 meaning none: drover's own and pytest's.
+[[nodiscard]] int stricter_maxfail(int a, int b);
+
 [[nodiscard]] common::Result<RunOptions> resolve_run_options(const RunFlags& flags, const EnvLookup& env);
 
 // The durations file: as given, else .test_durations at pytest's rootdir (which

@@ -1,10 +1,16 @@
 #include "cli/session.h"
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/paths.h"
@@ -55,6 +61,22 @@ common::Result<void> check_junitxml(const RunOptions& options, const common::Col
   return {};
 }
 
+std::string collection_errors_stop(const common::Collection& collection) {
+  const auto errors = collection.errors.size();
+  return "Interrupted: " + std::to_string(errors) + (errors == 1 ? " error" : " errors") + " during collection";
+}
+
+int report_collect_only(Reporter& reporter, const RunOptions& options, const common::Collection& collection,
+                        const std::vector<common::TestIndex>& selection, double elapsed,
+                        const WarningsSummary& warnings) {
+  const bool stopped = !collection.errors.empty() && !options.continue_on_collection_errors;
+  reporter.collect_only(collection, selection, elapsed, stopped ? collection_errors_stop(collection) : "", warnings);
+  if (stopped) return k_exit_interrupted;
+  if (!collection.errors.empty()) return k_exit_tests_failed;
+  if (selection.empty() && !options.shard) return k_exit_no_tests;
+  return k_exit_ok;
+}
+
 common::Result<agent::PoolOptions> pool_options(const RunOptions& options, int workers) {
   auto worker_path = find_worker_path();
   if (!worker_path) return std::unexpected(worker_path.error());
@@ -70,6 +92,29 @@ common::Result<agent::PoolOptions> pool_options(const RunOptions& options, int w
   pool.capture_limit = options.capture_limit;
   pool.worker_start = options.worker_start;
   return pool;
+}
+
+int run_pytest_in_foreground(const agent::PoolOptions& pool) {
+  std::vector<std::string> args = {pool.python, "-m", "drover_worker", "--plain", "--"};
+  args.insert(args.end(), pool.pytest_args.begin(), pool.pytest_args.end());
+  const std::vector<std::string> env = agent::worker_environment(pool);
+  std::vector<char*> argv;
+  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const std::string& entry : env) envp.push_back(const_cast<char*>(entry.c_str()));
+  envp.push_back(nullptr);
+  std::fflush(stdout);
+  pid_t pid = -1;
+  if (const int error = ::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), envp.data()); error != 0) {
+    print_error({common::ErrorCode::worker, "cannot run " + pool.python + ": " + std::strerror(error)});
+    return k_exit_internal;
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : k_exit_internal;
 }
 
 InterruptGuard::InterruptGuard(agent::Pool& pool) {

@@ -6,7 +6,10 @@
 #include <filesystem>
 #include <string>
 
+#include <vector>
+
 #include "agent/pool.h"
+#include "cli/reporter.h"
 #include "cli/run_options.h"
 #include "common/durations.h"
 #include "common/error.h"
@@ -22,12 +25,30 @@ void print_error(const common::Error& error);
 // junit_* ini options (common::check_junit_ini); pytest fails on a bad one, exit 3.
 [[nodiscard]] common::Result<void> check_junitxml(const RunOptions& options, const common::Collection& collection);
 
+// "Interrupted: 2 errors during collection": the stop line of a run that collection
+// errors end (unless --continue-on-collection-errors).
+[[nodiscard]] std::string collection_errors_stop(const common::Collection& collection);
+
+// --collect-only (pytest's, from the pytest args or ini addopts): prints the selected
+// tests as `pytest --co -q` does (with the collection's warnings summary) and returns
+// pytest's exit code for it (0; 5 when nothing was collected; collection errors as in
+// a run). Runs nothing.
+[[nodiscard]] int report_collect_only(Reporter& reporter, const RunOptions& options,
+                                      const common::Collection& collection,
+                                      const std::vector<common::TestIndex>& selection, double elapsed,
+                                      const WarningsSummary& warnings);
+
 // Pool options for a local run from resolved run options.
 [[nodiscard]] common::Result<agent::PoolOptions> pool_options(const RunOptions& options, int workers);
 
 // The durations file a run plans from (none yet: empty). One that exists but cannot be
 // used is the user's to fix: a usage error (exit 4) naming it.
 [[nodiscard]] common::Result<common::Durations> load_plan_durations(const std::filesystem::path& path);
+
+// pytest itself in the foreground (`python -m drover_worker --plain -- ARGS`: the
+// `pytest` command's behaviour) on drover's stdout and stderr, for informational
+// options such as --help, --version, --fixtures, --markers. Returns its exit code.
+[[nodiscard]] int run_pytest_in_foreground(const agent::PoolOptions& pool);
 
 // While alive, SIGINT and SIGTERM interrupt `pool` instead of killing drover.
 class InterruptGuard {

@@ -59,6 +59,10 @@ struct Collection {
   // pytest would print a warnings summary (false with --disable-warnings); the warning
   // count in the closing line is shown either way.
   bool show_warnings = true;
+  // What pytest made of its own options (ini addopts included), for drover to follow.
+  // Not part of `hash`, and not sent to the farm (agents get the pytest args themselves).
+  bool collect_only = false;  // --collect-only/--co: list the tests, run none
+  int maxfail = 0;            // pytest's -x (1) / --maxfail N; 0: no limit
 };
 
 }  // namespace drover::common

@@ -83,6 +83,7 @@ Result<Config> parse_config(const std::string& text, const std::string& name) {
       }
     } else if (key == "maxfail") {
       ok = set(config.maxfail, "a whole number");
+      if (ok && *config.maxfail < 0) return fail(ErrorCode::usage, name + ": 'maxfail' must be >= 0 (0: no limit)");
     } else if (key == "junitxml") {
       ok = set(config.junitxml, "a path");
     } else if (key == "durations") {

@@ -42,6 +42,7 @@ TEST(Config, RejectsUnknownKeysAndWrongTypesInOneLine) {
       {"timeout: -1\n", "drover.yaml: 'timeout' must be from 0 to 1e9 seconds"},
       {"timeout: .inf\n", "drover.yaml: 'timeout' must be from 0 to 1e9 seconds"},
       {"timeout: .nan\n", "drover.yaml: 'timeout' must be from 0 to 1e9 seconds"},
+      {"maxfail: -1\n", "drover.yaml: 'maxfail' must be >= 0 (0: no limit)"},
       {"continue_on_collection_errors: maybe\n", "drover.yaml: 'continue_on_collection_errors' must be true or false"},
       {"pytest_args: -x\n", "drover.yaml: 'pytest_args' must be a list of strings"},
       {"- a\n- b\n", "drover.yaml: expected a mapping of settings"},

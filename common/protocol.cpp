@@ -78,7 +78,7 @@ void fields(V& v, M& m) {
     v("run_id", m.run_id), v("lease_id", m.lease_id), v("tests", m.tests);
     v("speculative", m.speculative), v("workspace", m.workspace), v("workdir", m.workdir);
     v("pytest_args", m.pytest_args), v("collection_hash", m.collection_hash);
-    v("collection_size", m.collection_size);
+    v("collection_size", m.collection_size), v("timeout", m.timeout);
   } else if constexpr (std::is_same_v<T, TestResultMsg>) {
     v("run_id", m.run_id), v("lease_id", m.lease_id), v("result", m.result);
   } else if constexpr (std::is_same_v<T, LeaseDone>) {
@@ -95,7 +95,7 @@ void fields(V& v, M& m) {
     v("pytest_args", m.pytest_args), v("collection", m.collection);
     v("selection", m.selection), v("group_by", m.group_by), v("durations", m.durations);
     v("speculate", m.speculate), v("max_losses", m.max_losses), v("queue", m.queue);
-    v("slots", m.slots), v("pytest_version", m.pytest_version);
+    v("slots", m.slots), v("pytest_version", m.pytest_version), v("timeout", m.timeout);
   } else if constexpr (std::is_same_v<T, RunAccepted>) {
     v("run_id", m.run_id), v("tests", m.tests), v("joined", m.joined);
   } else if constexpr (std::is_same_v<T, ResultStream>) {

@@ -102,6 +102,7 @@ struct Lease {
   std::vector<std::string> pytest_args;
   std::string collection_hash;  // the agent's own collection must hash to this
   int collection_size = 0;
+  double timeout = 0;  // the run's per-test timeout in seconds; 0 = the agent's own --timeout
 };
 
 // Agent -> coordinator: one finished test of a lease (real or synthetic).
@@ -155,6 +156,7 @@ struct RunSubmit {
   bool queue = false;
   int slots = 0;  // worker slots expected to serve the run (0 = those connected now); sizes units
   std::string pytest_version;  // the client's; agents with another pytest cannot serve the run
+  double timeout = 0;  // the client's --timeout (0: none given; agents use their own)
 };
 
 // Coordinator -> client.

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "common/config.h"
 #include "common/planner.h"
 #include "coordinator/dispatcher.h"
 #include "coordinator/dispatcher_state.h"
@@ -77,6 +78,9 @@ void Dispatcher::on_submit(Out& out, Peer& client, farm::RunSubmit submit, doubl
   auto group_by = common::parse_group_by(submit.group_by);
   if (!group_by) return refuse("usage", group_by.error().message);
   if (submit.max_losses < 1) return refuse("usage", "max_losses must be at least 1");
+  if (!(submit.timeout >= 0 && submit.timeout <= common::k_max_timeout)) {  // also NaN
+    return refuse("usage", "timeout must be from 0 to 1e9 seconds");
+  }
   const auto& items = submit.collection.items;
   std::vector<common::TestIndex> selection = submit.selection;
   if (selection.empty()) {
@@ -252,6 +256,7 @@ void Dispatcher::apply(Out& out, Run& run, std::vector<Command> commands, double
       lease.pytest_args = run.submit.pytest_args;
       lease.collection_hash = run.submit.collection.hash;
       lease.collection_size = static_cast<int>(run.submit.collection.items.size());
+      lease.timeout = run.submit.timeout;
       agent->credits = std::max(0, agent->credits - 1);
       log()->debug("run {}: lease {} ({} tests{}) to {}", run.id, lease.lease_id, lease.tests.size(),
                    lease.speculative ? ", speculative" : "", agent->label);

@@ -297,3 +297,22 @@ def test_exitfirst_cancels_the_farm_run(farm, tmp_path):
     assert counts.get("failed") == 1, result.describe()
     assert counts.get("passed", 0) < 24, result.describe()  # the rest was cancelled, not run
     assert "stopping after 1 failures" in result.stdout, result.describe()
+
+
+def test_client_timeout_applies_on_the_agents(farm, tmp_path):
+    # The client's --timeout travels with the run: the agent (started without one)
+    # fails the hanging test as a local run would, and the run goes on.
+    suite = tmp_path / "hang"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "test_hang.py").write_text(
+        "import time\n\n\ndef test_hangs():\n    time.sleep(120)\n\n\ndef test_quick():\n    pass\n")
+    farm.start_coordinator()
+    farm.start_agent("a1")
+    farm.wait_agents(1)
+    result = farm.run(suite, "--run-id", "timeout", "--timeout", "2", "--junitxml", str(tmp_path / "farm.xml"))
+    assert result.rc == 1, result.describe() + farm.log_text()
+    outcomes = h.parse_junit(tmp_path / "farm.xml").outcome_multiset()
+    assert outcomes == collections.Counter({("test_hang", "test_hangs", "failure"): 1,
+                                            ("test_hang", "test_quick", "passed"): 1}), outcomes
+    assert "timeout after 2 s" in result.stdout, result.describe()

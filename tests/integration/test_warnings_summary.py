@@ -102,3 +102,33 @@ def test_farm_run_shows_the_same_summary(drover, copy_suite, tmp_path):
         assert warning_count(result.stdout) == 21, result.describe()
     finally:
         farm.stop()
+
+
+def test_collect_only_shows_the_collection_warnings(drover, copy_suite):
+    # pytest --co prints the configuration and collection warnings; its closing line counts none.
+    runs = Runs(copy_suite, "--co")
+    assert runs.drover.rc == runs.pytest.rc == 0, runs.drover.describe()
+    assert warnings_section(runs.pytest.stdout), runs.pytest.stdout
+    assert warnings_section(runs.drover.stdout) == warnings_section(runs.pytest.stdout), (
+        runs.pytest.stdout + "\n" + runs.drover.describe())
+    closing = re.compile(r"\b20 tests collected in [0-9.]+s\b")
+    assert closing.search(runs.pytest.stdout) and closing.search(runs.drover.stdout), runs.drover.describe()
+
+
+def test_a_test_that_ends_the_session_keeps_its_warnings(drover, tmp_path):
+    # pytest shows what a test recorded before pytest.exit() in its summary and count
+    # (the summary with exit code 2, Interrupted: pytest prints none for other codes).
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_e.py").write_text(
+        "import warnings, pytest\n"
+        "def test_a():\n    warnings.warn(UserWarning('first'))\n"
+        "def test_exit():\n    warnings.warn(UserWarning('last words'))\n    pytest.exit('bye')\n"
+        "def test_c():\n    pass\n"
+    )
+    plain = h.run_pytest(suite, "-p", "no:cacheprovider")
+    result = h.run_drover(suite, "-n", "1", "--", "-p", "no:cacheprovider")
+    assert result.rc == plain.rc == 2, result.describe()
+    assert "!! _pytest.outcomes.Exit: bye !!" in result.stdout, result.describe()
+    assert warnings_section(result.stdout) == warnings_section(plain.stdout), plain.stdout + "\n" + result.describe()
+    assert warning_count(result.stdout) == warning_count(plain.stdout) == 2, result.describe()

@@ -9,4 +9,4 @@ Needs only the standard library and pytest.
 PROTOCOL_VERSION = 1
 
 # Optional commands this worker understands, announced in `hello`.
-FEATURES = ("cancel",)
+FEATURES = ("cancel", "stop")

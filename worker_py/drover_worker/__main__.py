@@ -2,7 +2,11 @@
 
 Exit codes: 0 after `bye`; 3 when the worker cannot start or the agent broke the protocol
 (a `fatal` message says why); otherwise pytest's own exit code (4 for bad pytest usage,
-with pytest's error line on stderr; 2 when interrupted or the agent went away).
+with pytest's error line on stderr; 2 when interrupted or the agent went away; a test's
+pytest.exit() returncode after `exit`).
+
+`python -m drover_worker --plain -- PYTEST ARGS...` runs pytest in the foreground, as the
+`pytest` command would (for --help, --version, --fixtures, ...), and exits with its code.
 """
 
 import gc
@@ -14,7 +18,7 @@ from .wire import Reader, Writer
 
 USAGE = (
     "usage: python -m drover_worker --in-fd R --out-fd W [--basetemp DIR] [--timeout SEC]"
-    " [--capture-limit BYTES] [--seat CMD,MSG,OUT,BASETEMP ...] -- PYTEST ARGS..."
+    " [--capture-limit BYTES] [--maxfail N] [--seat CMD,MSG,OUT,BASETEMP ...] -- PYTEST ARGS..."
 )
 EXIT_FATAL = 3
 MAX_TIMEOUT = 1e9  # seconds; faulthandler's timer overflows past ~9.2e9 (drover checks the same bound)
@@ -26,13 +30,22 @@ class UsageError(Exception):
 
 def parse_args(argv):
     """Returns (options dict, pytest args). Raises UsageError."""
-    options = {"in_fd": None, "out_fd": None, "basetemp": None, "timeout": 0.0, "capture_limit": 1 << 20, "seat": []}
+    options = {
+        "in_fd": None,
+        "out_fd": None,
+        "basetemp": None,
+        "timeout": 0.0,
+        "capture_limit": 1 << 20,
+        "maxfail": None,
+        "seat": [],
+    }
     converters = {
         "in_fd": _fd,
         "out_fd": _fd,
         "basetemp": str,
         "timeout": _seconds,
-        "capture_limit": _bytes,
+        "capture_limit": _count,
+        "maxfail": _count,
         "seat": seats.parse,
     }
     position = 0
@@ -76,7 +89,7 @@ def _seconds(text):
     return value
 
 
-def _bytes(text):
+def _count(text):
     value = int(text)
     if value < 0:
         raise ValueError("negative")
@@ -101,7 +114,27 @@ def _original_stderr():
         return open(os.devnull, "w")
 
 
+def _as_pytest_command(pytest_args):
+    """Makes this process look like the `pytest` command to pytest and the tests."""
+    # argparse names itself after sys.argv[0]: "pytest: error: ...", not "__main__.py: ...".
+    sys.argv[:] = [os.path.join(os.path.dirname(sys.executable), "pytest"), *pytest_args]
+    # `-m` put the working directory first on sys.path, which would make otherwise
+    # unimportable modules importable; the `pytest` command does not.
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]
+
+
+def plain(pytest_args):
+    """pytest in the foreground, on this process's stdout and stderr."""
+    _as_pytest_command(pytest_args)
+    import pytest
+
+    return int(pytest.main(pytest_args))
+
+
 def main(argv):
+    if argv[:1] == ["--plain"]:
+        return plain(argv[2:] if argv[1:2] == ["--"] else argv[1:])
     out_fd = None
     try:
         options, pytest_args = parse_args(argv)
@@ -143,10 +176,7 @@ def main(argv):
     writer.send(hello)
     writer.flush()
 
-    # Behave like the `pytest` command, not `python -m pytest`: `-m` put the working
-    # directory first on sys.path, which would make otherwise unimportable modules importable.
-    if sys.path and sys.path[0] in ("", os.getcwd()):
-        del sys.path[0]
+    _as_pytest_command(pytest_args)
 
     plugin = WorkerPlugin(
         Reader(in_fd),
@@ -159,11 +189,14 @@ def main(argv):
         seats=options["seat"],
         hello=hello,
         output_id=(output.st_dev, output.st_ino),
+        maxfail=options["maxfail"],
     )
     status = int(pytest.main(pytest_args, plugins=[plugin]))
     writer = plugin.writer  # a forked worker has its own
 
-
+    if plugin.exited:  # `exit` sent: pytest's code for it (the test's returncode, or 2)
+        writer.flush()
+        return status
     if plugin.fatal is not None and not plugin.shutdown:
         writer.flush()
         return status or EXIT_FATAL
@@ -175,9 +208,12 @@ def main(argv):
         return status or 2
     if not plugin.collected:
         # pytest stopped before its run loop: usage error (4, message already on stderr),
-        # an error in a conftest, or --help/--version.
+        # an error in a conftest, or an informational option (--help, --version,
+        # --fixtures, --markers): its output was meant for the user, who gets it from
+        # `--plain` (PROTOCOL.md).
         if status == 0:
-            return _fail("pytest exited without running the session (--help, --version, ...?)", writer)
+            writer.send({"type": "nosession", "exitstatus": status})
+            writer.flush()
         return status
     writer.flush()
     return _fail("pytest stopped the session unexpectedly (exit code %d)" % status, writer)

@@ -45,6 +45,7 @@ class WorkerPlugin:
         seats=(),
         hello=None,
         output_id=None,
+        maxfail=None,
     ):
         self._reader = reader
         self._writer = writer
@@ -54,6 +55,11 @@ class WorkerPlugin:
         self._hello = hello  # what a forked worker says first, with its own pid
         self._output_id = output_id
         self._timeout = timeout
+        self._maxfail = maxfail  # None: never stop on this worker's own failures (see _loop)
+        self._failures = 0  # tests of this worker that failed or errored
+        self._failed_now = False  # a phase of the running test failed
+        self._pytest_maxfail = 0  # pytest's own -x/--maxfail, reported to the agent
+        self._dropped = []  # tests dropped by a stop, until the agent asks for them
         self._capture_limit = capture_limit
         self._stderr = stderr  # the worker's original stderr, for faulthandler dumps
         self._gc_threshold = gc_threshold  # to restore before the first test (gc_tuning)
@@ -69,6 +75,7 @@ class WorkerPlugin:
         self.shutdown = False  # `shutdown` received and the queue drained
         self.fatal = None  # message of a `fatal` we sent
         self.agent_gone = False  # the agent closed a pipe: nothing more to say
+        self.exited = False  # a test ended the session (pytest.exit, KeyboardInterrupt): `exit` sent
 
     @property
     def writer(self):
@@ -82,7 +89,16 @@ class WorkerPlugin:
         option = config.option
         self._user_basetemp = getattr(option, "basetemp", None)
         self._set_basetemp(self._basetemp)
-        # drover stops on failures itself; a worker-side -x/--maxfail must not end the loop.
+        for name, flag in (("stepwise", "--stepwise"), ("stepwise_skip", "--stepwise-skip")):
+            if getattr(option, name, False):
+                # pytest's stepwise needs one process running every test in order with
+                # its cache; drover would silently skip and reorder tests.
+                raise pytest.UsageError("%s is not supported by drover: run pytest itself for it" % flag)
+        # drover stops on failures itself (the stricter of its own and pytest's limit, see
+        # `collected`); pytest's -x/--maxfail must not end the loop on their own.
+        self._pytest_maxfail = max(0, option.maxfail or 0)
+        if self._maxfail is not None and self._pytest_maxfail:
+            self._maxfail = min(self._maxfail or self._pytest_maxfail, self._pytest_maxfail)
         option.maxfail = 0
         # pytest-xdist: `-n` in the user's addopts must not make this worker a controller.
         # Runs before xdist's own pytest_cmdline_main, which turns numprocesses into `tx`.
@@ -167,6 +183,8 @@ class WorkerPlugin:
             "deselected": self._deselected,
             "junit": _junit_options(self.config),
             "show_warnings": _shows_warnings(self.config),
+            "collectonly": bool(getattr(self.config.option, "collectonly", False)),
+            "maxfail": self._pytest_maxfail,
         }
 
     def _fork_seats(self):
@@ -223,6 +241,7 @@ class WorkerPlugin:
         count = len(items)
         queue = deque()
         shutdown = False
+        stopped = False  # after a stop: run nothing more, only end the session
         committed = False  # queue[0] was the nextitem of the test before it: it must run
         reader = self._reader
         writer = self._writer
@@ -230,15 +249,18 @@ class WorkerPlugin:
             if not shutdown:
                 # Block only when the head cannot run yet; otherwise just pick up what the
                 # agent already sent (cheap: one select per test).
-                block = len(queue) < 2
+                block = stopped or len(queue) < 2
                 if block:
                     writer.flush()
                 for command in reader.read(block):
                     kind = command["type"]
                     if kind == "run":
-                        queue.extend(check_indices(command, count))
+                        (self._dropped if stopped else queue).extend(check_indices(command, count))
                     elif kind == "cancel":
-                        self._cancel(queue, check_indices(command, count), committed)
+                        self._cancel(queue, check_indices(command, count), committed and not stopped)
+                    elif kind == "stop":
+                        stopped = True
+                        self._stop(queue)
                     elif kind == "shutdown":
                         shutdown = True
                         break
@@ -248,11 +270,19 @@ class WorkerPlugin:
                 # The agent is gone: run nothing more; pytest still finishes the session.
                 self.agent_gone = True
                 pytest.exit("drover: the agent closed the worker's pipes", returncode=2)
-            if len(queue) >= 2 or shutdown and queue:
+            if not stopped and (len(queue) >= 2 or shutdown and queue):
                 index = queue.popleft()
                 nextitem = items[queue[0]] if queue else None
                 committed = nextitem is not None
                 self._run_one(index, items[index], nextitem)
+                if self._maxfail and self._failures >= self._maxfail:
+                    # -x/--maxfail: the agent stops the whole run on the same count (every
+                    # failure here is one there too) but would learn of it only after the
+                    # next test started. Like pytest, drop even the committed nextitem:
+                    # the session's end tears its fixtures down.
+                    stopped = True
+                    self._dropped.extend(queue)
+                    queue.clear()
             elif shutdown:
                 break
         self.shutdown = True
@@ -264,16 +294,27 @@ class WorkerPlugin:
         keep = [queue.popleft()] if committed and queue else []
         cancelled = []
         for index in indices:
-            try:
-                queue.remove(index)
-            except ValueError:
-                continue
-            cancelled.append(index)
+            for pending in (queue, self._dropped):
+                try:
+                    pending.remove(index)
+                except ValueError:
+                    continue
+                cancelled.append(index)
+                break
         queue.extendleft(keep)
         self._writer.send({"type": "cancelled", "indices": cancelled})
 
+    def _stop(self, queue):
+        # The session ends after the running test: nothing queued runs, the committed head
+        # included (pytest's -x does not run it either; sessionfinish tears down its fixtures).
+        self._dropped.extend(queue)
+        queue.clear()
+        dropped, self._dropped = self._dropped, []
+        self._writer.send({"type": "cancelled", "indices": dropped})
+
     def _run_one(self, index, item, nextitem):
         self._index = index
+        self._failed_now = False
         self._ran.add(index)
         writer = self._writer
         writer.send_raw('{"type":"start","index":%d}' % index)
@@ -286,6 +327,7 @@ class WorkerPlugin:
         else:
             self.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
         self._index = -1
+        self._failures += self._failed_now
         writer.send_raw('{"type":"finished","index":%d}' % index)
 
     def pytest_runtest_logstart(self):
@@ -300,6 +342,8 @@ class WorkerPlugin:
     def pytest_runtest_logreport(self, report):
         if self._index < 0:
             return
+        if report.failed:  # drover's count: a test failed or errored in any phase
+            self._failed_now = True
         try:
             self._report(report)
         except Exception as error:  # a plugin's odd report must not end the whole session
@@ -466,9 +510,12 @@ class WorkerPlugin:
         return touched
 
     def pytest_keyboard_interrupt(self, excinfo):
-        # pytest.exit() in a test, or SIGINT: the session ends without `shutdown`.
+        # pytest.exit() or KeyboardInterrupt in a test (or SIGINT): the session ends
+        # without `shutdown`. The agent stops the whole run, as pytest stops its session.
         if self.fatal is None and self.collected and not self.shutdown and not self.agent_gone:
-            self.send_fatal("pytest was interrupted: " + _first_line(excinfo.exconly()))
+            self.exited = True
+            self._writer.send(_exit_message(excinfo, self._index, self.config))
+            self._writer.flush()
 
     def send_fatal(self, message):
         self.fatal = message
@@ -504,6 +551,26 @@ def _mute_progress(config):
         except (AttributeError, TypeError):  # a pluggy without these internals: keep the output
             break
     return muted
+
+
+def _exit_message(excinfo, index, config):
+    """The `exit` message, in the words pytest's terminal uses for it (_report_keyboardinterrupt)."""
+    returncode = 2  # pytest's ExitCode.INTERRUPTED
+    value = excinfo.value
+    if isinstance(value, pytest.exit.Exception) and value.returncode is not None:
+        returncode = int(value.returncode)
+    detail = ""
+    try:
+        excrepr = excinfo.getrepr(funcargs=True)
+        message = excrepr.reprcrash.message
+        if "KeyboardInterrupt" in message:
+            if getattr(config.option, "fulltrace", False):
+                detail = _text(excrepr)
+            else:
+                detail = _text(excrepr.reprcrash) + "\n(to show a full traceback on KeyboardInterrupt use --full-trace)"
+    except Exception:  # an exception pytest cannot render either
+        message = _first_line(excinfo.exconly())
+    return {"type": "exit", "index": index, "returncode": returncode, "message": message, "detail": detail}
 
 
 def _ignore(*args):

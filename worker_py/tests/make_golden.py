@@ -85,8 +85,35 @@ def record_session(root):
     return [line.replace(str(root), PROJECT) for line in worker.lines]
 
 
+# Ending a session early: after test 0, drop its committed nextitem 1.
+STOP = b'{"type":"stop"}\n'
+
+
 def record_fatal(root):
+    """Lines of sessions that end without `bye`, or with a stop."""
     lines = []
+    write_suite(root, {"test_end.py": "import pytest\ndef test_0():\n    pass\ndef test_1():\n    pytest.exit('bye', returncode=7)\n"})
+    worker = Worker(root, ["-p", "no:cacheprovider"])
+    worker.start()
+    worker.run([0, 1])
+    worker.until("finished")
+    worker.send_raw(STOP)
+    worker.expect("cancelled")
+    lines.append(worker.lines[-1])
+    worker.shutdown()
+    worker.until("bye")
+    worker.wait()
+    worker = Worker(root, ["-p", "no:cacheprovider"])
+    worker.start()
+    worker.run([1])
+    worker.shutdown()
+    worker.until("exit")
+    assert worker.wait() == 7
+    lines.append(worker.lines[-1])
+    worker = Worker(root, ["--version"])
+    worker.until("nosession")
+    worker.wait()
+    lines.append(worker.lines[-1])
     write_suite(root, {"test_one.py": "def test_one():\n    pass\n"})
     worker = Worker(root, ["-p", "no:cacheprovider"])
     worker.start()
@@ -102,7 +129,7 @@ def record_fatal(root):
 
 
 def command_lines():
-    return [line for chunk in COMMANDS for line in chunk.decode().splitlines()]
+    return [line for chunk in [*COMMANDS, STOP] for line in chunk.decode().splitlines()]
 
 
 def main():

@@ -93,10 +93,101 @@ def test_descriptors_above_1024_work(tmp_path):
 
 
 def test_maxfail_and_exitfirst_do_not_stop_the_worker(tmp_path):
-    worker = simple_worker(tmp_path, ["-x", "--maxfail=1"])
-    _, results, bye = worker.run_all(order=[3, 0, 1])
+    # Without --maxfail (a farm agent's workers) the agent alone decides; pytest's own
+    # limit is reported for the agent to follow.
+    worker = simple_worker(tmp_path, ["-x", "--maxfail=2"])
+    collected, results, bye = worker.run_all(order=[3, 0, 1])
+    assert collected["maxfail"] == 2 and collected["collectonly"] is False
     assert [results[i]["call"]["status"] for i in (3, 0, 1)] == ["failed", "passed", "passed"]
     assert bye["exitstatus"] == 1
+
+
+@pytest.mark.parametrize(
+    "pytest_args, worker_args",
+    [([], ["--maxfail", "1"]), (["-x"], ["--maxfail", "0"]), (["--maxfail=1"], ["--maxfail", "5"])],
+    ids=["drover-limit", "pytest-x", "pytest-stricter"],
+)
+def test_a_worker_with_maxfail_stops_at_its_own_failure(tmp_path, pytest_args, worker_args):
+    worker = simple_worker(tmp_path, pytest_args, worker_args=worker_args)
+    worker.start()
+    worker.run([3, 4, 0])  # test_3 fails; 4 was its nextitem (committed): dropped all the same
+    messages = worker.until("finished")
+    assert [m["index"] for m in messages if m["type"] == "start"] == [3]
+    worker.run([1])  # sent before the agent saw the failure: not run either
+    worker.send({"type": "stop"})
+    assert sorted(worker.expect("cancelled")["indices"]) == [0, 1, 4]
+    worker.shutdown()
+    rest = worker.until("bye")
+    assert [m for m in rest if m["type"] == "start"] == []
+    assert worker.wait() == 0
+
+
+FIXTURED = """
+import pytest
+
+@pytest.fixture(scope="module")
+def resource():
+    yield
+    with open("teardowns.txt", "a") as log:
+        log.write("module\\n")
+
+def test_0(resource):
+    pass
+
+def test_1(resource):
+    pass
+"""
+
+
+def test_stop_drops_the_committed_head_and_tears_down_once(tmp_path):
+    write_suite(tmp_path, {"test_fixtured.py": FIXTURED})
+    worker = Worker(tmp_path, ["-p", "no:cacheprovider"])
+    worker.start()
+    worker.run([0, 1])  # test_0 runs with test_1 as its nextitem: the module fixture stays up
+    worker.until("finished")
+    worker.send({"type": "stop"})
+    assert worker.expect("cancelled")["indices"] == [1]
+    worker.shutdown()
+    assert [m for m in worker.until("bye") if m["type"] == "start"] == []
+    assert worker.wait() == 0
+    assert (tmp_path / "teardowns.txt").read_text() == "module\n"
+
+
+def test_collect_only_is_reported(tmp_path):
+    worker = simple_worker(tmp_path, ["--co"])
+    collected = worker.start()
+    assert collected["collectonly"] is True and len(collected["items"]) == 5
+    worker.shutdown()
+    worker.until("bye")
+    assert worker.wait() == 0
+
+
+@pytest.mark.parametrize("flag", ["--sw", "--stepwise-skip"])
+def test_stepwise_is_a_usage_error(tmp_path, flag):
+    write_suite(tmp_path, {"test_simple.py": SIMPLE})
+    worker = Worker(tmp_path, [flag])  # stepwise lives in the cache plugin: keep it
+    worker.expect("hello")
+    assert worker.drain() == []
+    assert worker.wait() == 4
+    name = "--stepwise" if flag == "--sw" else flag
+    assert "ERROR: %s is not supported by drover: run pytest itself for it" % name in worker.stderr()
+
+
+@pytest.mark.parametrize("flag", ["--version", "--help", "--markers"])
+def test_informational_options_end_without_a_session(tmp_path, flag):
+    worker = simple_worker(tmp_path, [flag])
+    worker.expect("hello")
+    assert worker.drain() == [{"type": "nosession", "exitstatus": 0}]
+    assert worker.wait() == 0
+
+
+def test_plain_runs_pytest_in_the_foreground(tmp_path):
+    env = dict(os.environ, PYTHONPATH=WORKER_PATH)
+    done = subprocess.run(
+        [PYTHON, "-m", "drover_worker", "--plain", "--", "--version"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    assert "pytest %s" % pytest.__version__ in done.stdout + done.stderr
 
 
 def test_basetemp_is_per_worker_unless_the_user_sets_one(tmp_path):
@@ -166,14 +257,36 @@ def test_timeout_dumps_the_stack_and_exits(tmp_path, ini):
     assert 'test_hang.py", line 5 in test_hang' in stderr
 
 
-def test_pytest_exit_in_a_test_is_reported(tmp_path):
-    write_suite(tmp_path, {"test_exit.py": "import pytest\ndef test_a():\n    pytest.exit('enough')\ndef test_b():\n    pass\n"})
+EXITING = (
+    "import pytest\n"
+    "def test_a():\n    pass\n"
+    "def test_exit():\n    pytest.exit('bye', returncode=7)\n"
+    "def test_interrupt():\n    raise KeyboardInterrupt\n"
+    "def test_c():\n    pass\n"
+)
+
+
+@pytest.mark.parametrize(
+    "index, returncode, message",
+    [(1, 7, "_pytest.outcomes.Exit: bye"), (2, 2, "KeyboardInterrupt")],
+    ids=["pytest-exit", "keyboard-interrupt"],
+)
+def test_a_test_that_ends_the_session_is_reported_as_exit(tmp_path, index, returncode, message):
+    write_suite(tmp_path, {"test_exit.py": EXITING})
     worker = Worker(tmp_path, ["-p", "no:cacheprovider"])
     worker.start()
-    worker.run([0, 1])
+    worker.run([0, index, 3])
     messages = worker.drain()
-    assert messages[-1] == {"type": "fatal", "message": "pytest was interrupted: _pytest.outcomes.Exit: enough"}
-    assert worker.wait() == 2
+    exit = messages[-1]
+    assert (exit["type"], exit["index"], exit["returncode"], exit["message"]) == ("exit", index, returncode, message)
+    if index == 2:  # pytest's lines below "KeyboardInterrupt"
+        assert exit["detail"].endswith("test_exit.py:7: KeyboardInterrupt\n(to show a full traceback on KeyboardInterrupt use --full-trace)")
+    else:
+        assert exit["detail"] == ""
+    # Like pytest: no result for the test that ended the session, nothing after it.
+    assert [m["index"] for m in messages if m["type"] == "finished"] == [0]
+    assert [m["index"] for m in messages if m["type"] == "start"] == [0, index]
+    assert worker.wait() == returncode
 
 
 def test_collection_errors_and_module_skips_are_reported_not_fatal(tmp_path):
@@ -222,7 +335,7 @@ def test_unknown_pytest_option_exits_with_pytests_usage_error(tmp_path):
     worker.expect("hello")
     assert worker.drain() == []
     assert worker.wait() == 4
-    assert "error: unrecognized arguments: --no-such-option" in worker.stderr()
+    assert "pytest: error: unrecognized arguments: --no-such-option" in worker.stderr()
 
 
 def test_missing_path_exits_with_pytests_usage_error(tmp_path):

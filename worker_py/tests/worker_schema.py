@@ -35,15 +35,23 @@ WORKER_MESSAGES = {
     "cancelled": {"indices": list},
     "bye": {"exitstatus": _INT},
     "warning": {"when": _STR, "nodeid": _STR, "location": _STR, "message": _STR},
+    "exit": {"index": _INT, "returncode": _INT, "message": _STR, "detail": _STR},
+    "nosession": {"exitstatus": _INT},
 }
 WORKER_OPTIONAL = {
     "hello": {"features": list},
-    "collected": {"deselected": _INT, "junit": dict},
+    "collected": {
+        "deselected": _INT,
+        "junit": dict,
+        "collectonly": bool,
+        "maxfail": _INT,
+        "show_warnings": bool,
+    },
     "report": {"crash": _STR, "properties": list},
 }
 JUNIT = {"suite_name": _STR, "family": _STR, "logging": _STR, "duration_report": _STR, "error": _STR}
 
-COMMANDS = {"run": {"indices": list}, "cancel": {"indices": list}, "shutdown": {}}
+COMMANDS = {"run": {"indices": list}, "cancel": {"indices": list}, "stop": {}, "shutdown": {}}
 
 ITEM = {"nodeid": _STR, "file": _STR, "cls": _STR, "line": _INT, "markers": list}
 ERROR = {"nodeid": _STR, "longrepr": _STR}
@@ -59,7 +67,7 @@ def _check_fields(value, fields, optional, what):
     for name, kind in {**fields, **optional}.items():
         if name in value:
             field = value[name]
-            assert isinstance(field, kind) and not isinstance(field, bool), "%s.%s has type %s" % (
+            assert isinstance(field, kind) and (kind is bool or not isinstance(field, bool)), "%s.%s has type %s" % (
                 what,
                 name,
                 type(field).__name__,
@@ -74,9 +82,6 @@ def check_worker_message(message):
     assert isinstance(message, dict) and isinstance(message.get("type"), str), message
     kind = message["type"]
     assert kind in WORKER_MESSAGES, "unknown worker message type %r" % kind
-    if kind == "collected":  # the one boolean field (_check_fields refuses bools)
-        assert isinstance(message.get("show_warnings", True), bool), message["show_warnings"]
-        message = {key: value for key, value in message.items() if key != "show_warnings"}
     _check_fields(message, WORKER_MESSAGES[kind], WORKER_OPTIONAL.get(kind, {}), kind)
     if kind == "hello":
         assert message["protocol"] == 1
