@@ -169,6 +169,8 @@ void Pool::Impl::install(Worker& worker, ChildProcess child) {
   worker.state = WorkerState::starting;
   worker.running.reset();
   worker.phases.clear();
+  worker.warnings.clear();
+  worker.early_warnings.clear();
   worker.collected = worker.can_cancel = worker.can_stop = worker.bye = worker.shutdown_sent = false;
   worker.stop_sent = worker.session_exited = false;
   worker.deliberate = worker.timed_out = false;
@@ -429,15 +431,18 @@ Pool::~Pool() = default;
 int Pool::worker_count() const { return static_cast<int>(m_impl->workers.size()); }
 std::string Pool::python_version() const { return m_impl->python_version; }
 std::string Pool::pytest_version() const { return m_impl->pytest_version; }
+std::vector<common::Warning> Pool::session_warnings() const { return m_impl->session_warnings; }
 bool Pool::ended_without_session() const { return m_impl->no_session; }
 
 void WorkSource::session_exit(const SessionExit& exit) {
   if (!exit.test) return;
   std::string message = exit.message;
   if (!exit.detail.empty()) message += "\n" + exit.detail;
-  completed(common::synthetic_result(*exit.test, common::Status::error, "the test ended the pytest session: " + exit.message,
-                                     "worker '" + exit.worker + "': the test ended the pytest session:\n" + message,
-                                     exit.worker));
+  common::TestResult result =
+      common::synthetic_result(*exit.test, common::Status::error, "the test ended the pytest session: " + exit.message,
+                               "worker '" + exit.worker + "': the test ended the pytest session:\n" + message, exit.worker);
+  result.warnings = exit.warnings;  // pytest's summary shows them
+  completed(result);
 }
 
 void Pool::interrupt() {

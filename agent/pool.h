@@ -84,6 +84,7 @@ struct SessionExit {
   std::string message;            // pytest's words: "_pytest.outcomes.Exit: bye", "KeyboardInterrupt"
   std::string detail;             // lines pytest prints below the message (may be empty)
   std::string worker;             // the worker's name
+  std::vector<common::Warning> warnings;  // what the test recorded before (pytest counts them)
 };
 
 // The environment a worker runs in: this process's, with the worker on PYTHONPATH.
@@ -167,6 +168,10 @@ class Pool {
   // The first worker's Python and pytest versions ("3.11.2", "7.2.1"), once start() returned.
   [[nodiscard]] std::string python_version() const;
   [[nodiscard]] std::string pytest_version() const;
+  // Warnings pytest recorded outside any test (config and collection time), in the
+  // order recorded. Every worker collects and records them: each counts once, as in
+  // pytest (as often as the one worker that recorded it most often).
+  [[nodiscard]] std::vector<common::Warning> session_warnings() const;
   // True when start() failed because pytest ended without an error and without a
   // session: an informational option (--help, --version, --fixtures, --markers) whose
   // output was for the user. Run pytest in the foreground for it instead.

@@ -55,6 +55,22 @@ std::string mismatch_message(const std::string& first_name, const common::Collec
   return message;
 }
 
+// Identical warnings merge into one entry; past k_max_test_warnings different ones the
+// rest are only counted, in one last entry.
+void add_test_warning(std::vector<common::Warning>& warnings, const common::Warning& warning) {
+  const auto same = std::find_if(warnings.begin(), warnings.end(), [&](const common::Warning& kept) {
+    return kept.message == warning.message && kept.location == warning.location;
+  });
+  if (same != warnings.end()) {
+    same->count += warning.count;
+  } else if (warnings.size() < k_max_test_warnings) {
+    warnings.push_back(warning);
+  } else {
+    if (warnings.size() == k_max_test_warnings) warnings.push_back({warning.location, k_more_warnings_text, 0});
+    warnings.back().count += warning.count;
+  }
+}
+
 }  // namespace
 
 std::string Pool::Impl::nodeid(TestIndex index) const {
@@ -121,6 +137,7 @@ void Pool::Impl::on_message(Worker& worker, const WorkerMessage& message) {
     worker.running = start->index;
     worker.running_since = Clock::now();
     worker.phases.clear();
+    worker.warnings.clear();
   } else if (const auto* report = std::get_if<ReportMessage>(&message)) {
     if (!expect(worker.running == report->index, "report")) return;
     worker.phases.push_back(report->report);
@@ -134,6 +151,8 @@ void Pool::Impl::on_message(Worker& worker, const WorkerMessage& message) {
   } else if (const auto* cancelled = std::get_if<CancelledMessage>(&message)) {
     if (!expect(worker.cancels_in_flight > 0, "cancelled")) return;
     on_cancelled(worker, cancelled->indices);
+  } else if (const auto* warned = std::get_if<WarningMessage>(&message)) {
+    on_warning(worker, *warned);
   } else if (const auto* exit = std::get_if<ExitMessage>(&message)) {
     if (!expect(worker.collected && !worker.session_exited, "exit")) return;
     on_session_exit(worker, *exit);
@@ -164,11 +183,29 @@ void Pool::Impl::on_collected(Worker& worker, const common::Collection& collecte
   if (source) send_unsent(worker);
 }
 
+void Pool::Impl::on_warning(Worker& worker, const WarningMessage& warned) {
+  if (worker.running) return add_test_warning(worker.warnings, warned.warning);
+  if (worker.collected) {
+    // The worker sends none between tests, nor after its run loop (pytest shows those in
+    // no summary either); a newer worker might.
+    log->debug("{}: ignoring a warning recorded outside a test after collection", worker.name);
+    return;
+  }
+  // Every worker collects the suite and records the same warnings, a forked one none.
+  const std::pair key{warned.warning.location, warned.warning.message};
+  const int seen = ++worker.early_warnings[key];
+  int& kept = session_warning_counts[key];
+  if (seen <= kept) return;
+  kept = seen;
+  session_warnings.push_back(warned.warning);
+}
+
 void Pool::Impl::on_finished(Worker& worker, TestIndex index) {
   common::TestResult result;
   result.index = index;
   result.worker = worker.name;
   result.phases = std::exchange(worker.phases, {});
+  result.warnings = std::exchange(worker.warnings, {});
   const auto it = std::find_if(worker.queue.begin(), worker.queue.end(),
                                [&](const QueuedTest& t) { return t.index == index; });
   if (it != worker.queue.end()) worker.queue.erase(it);
@@ -202,7 +239,7 @@ void Pool::Impl::on_session_exit(Worker& worker, const ExitMessage& exit) {
   worker.session_exited = true;
   worker.state = WorkerState::stopping;  // no more work: it tears down and exits
   worker.kill_at = Clock::now() + k_teardown_limit;
-  SessionExit event{std::nullopt, 0, exit.returncode, exit.message, exit.detail, worker.name};
+  SessionExit event{std::nullopt, 0, exit.returncode, exit.message, exit.detail, worker.name, {}};
   if (worker.running && (!exit.index || *exit.index == *worker.running)) {
     const auto it = std::find_if(worker.queue.begin(), worker.queue.end(),
                                  [&](const QueuedTest& t) { return t.index == *worker.running; });
@@ -213,6 +250,7 @@ void Pool::Impl::on_session_exit(Worker& worker, const ExitMessage& exit) {
     }
     worker.running.reset();
     worker.phases.clear();
+    event.warnings = std::exchange(worker.warnings, {});
   }
   if (source) source->session_exit(event);
 }

@@ -13,10 +13,12 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -36,6 +38,12 @@ inline constexpr auto k_teardown_limit = std::chrono::seconds(120);   // session
 inline constexpr auto k_exit_after_bye = std::chrono::seconds(5);     // interpreter exit after bye
 inline constexpr auto k_terminate_grace = std::chrono::seconds(2);    // SIGTERM -> SIGKILL
 inline constexpr auto k_closed_pipe_limit = std::chrono::seconds(5);  // message pipe closed, still alive
+
+// Distinct warnings kept per test; the rest are counted in one more entry with
+// k_more_warnings_text (a test warning in a loop must not fill the agent's memory).
+inline constexpr std::size_t k_max_test_warnings = 1000;
+inline constexpr const char* k_more_warnings_text =
+    "[drover: this test recorded more than 1000 different warnings; the others are counted, not shown]\n";
 
 // "2", "0.5": seconds as people write them.
 [[nodiscard]] std::string seconds_text(double seconds);
@@ -58,6 +66,9 @@ struct Worker {
   std::optional<TestIndex> running;
   Clock::time_point running_since;
   std::vector<common::PhaseReport> phases;  // of the running test
+  std::vector<common::Warning> warnings;    // of the running test
+  // Warnings recorded before its collection, counted by (location, message).
+  std::map<std::pair<std::string, std::string>, int> early_warnings;
   bool collected = false;
   bool can_cancel = false;
   bool can_stop = false;        // understands `stop` (hello features)
@@ -102,6 +113,8 @@ struct Pool::Impl {
   bool no_session = false;  // a worker's pytest ended without a session (Pool::ended_without_session)
   bool forking = false;  // the first worker forks the others (options.worker_start)
   std::optional<SubreaperScope> subreaper;  // while forked workers may still turn up
+  std::vector<common::Warning> session_warnings;  // see Pool::session_warnings()
+  std::map<std::pair<std::string, std::string>, int> session_warning_counts;
 
   // pool.cpp
   [[nodiscard]] common::Result<void> spawn(Worker& worker);
@@ -129,6 +142,7 @@ struct Pool::Impl {
   void on_collected(Worker& worker, const common::Collection& collected);
   void on_finished(Worker& worker, TestIndex index);
   void on_cancelled(Worker& worker, const std::vector<TestIndex>& indices);
+  void on_warning(Worker& worker, const WarningMessage& warned);
   void on_session_exit(Worker& worker, const ExitMessage& exit);
   void on_exit(Worker& worker);
   void protocol_failure(Worker& worker, const std::string& why);

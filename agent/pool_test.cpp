@@ -65,6 +65,46 @@ TEST_F(PoolTest, RunsEverySuiteTestOnceWithTwoWorkers) {
   EXPECT_GT(source.polls, 0);
 }
 
+// Both workers collect and record the collection warnings: the pool keeps them once
+// (twice for the one recorded twice). A test's identical warnings become one entry.
+TEST_F(PoolTest, CollectionWarningsCountOnceTestWarningsTravelWithTheResult) {
+  dir.write("tests/test_w.py", R"(
+import warnings
+
+for _ in range(2):
+    warnings.warn("twice at import", DeprecationWarning)
+warnings.warn("once at import")
+
+def test_loop():
+    for _ in range(5):
+        warnings.warn("in a loop", DeprecationWarning)
+
+def test_quiet():
+    pass
+)");
+  Pool pool(testing::options_for(dir, 2));
+  auto collection = pool.start();
+  ASSERT_TRUE(collection.has_value()) << collection.error().message;
+  EXPECT_TRUE(collection->show_warnings);
+  RecordingSource source;
+  source.add({0});
+  source.add({1});
+  auto ran = pool.run(source);
+  ASSERT_TRUE(ran.has_value()) << ran.error().message;
+  const auto session = pool.session_warnings();
+  ASSERT_EQ(session.size(), 3u);
+  EXPECT_EQ(session[0].location, "tests/test_w.py:5");
+  EXPECT_EQ(session[1].location, "tests/test_w.py:5");
+  EXPECT_NE(session[0].message.find("DeprecationWarning: twice at import"), std::string::npos) << session[0].message;
+  EXPECT_EQ(session[2].location, "tests/test_w.py:6");
+  const auto& loop = source.result_for(0)->warnings;
+  ASSERT_EQ(loop.size(), 1u);
+  EXPECT_EQ(loop[0].location, "tests/test_w.py::test_loop");
+  EXPECT_EQ(loop[0].count, 5);
+  EXPECT_NE(loop[0].message.find("DeprecationWarning: in a loop\n"), std::string::npos) << loop[0].message;
+  EXPECT_TRUE(source.result_for(1)->warnings.empty());
+}
+
 TEST_F(PoolTest, StartReportsDeselectedTests) {
   dir.write("tests/test_k.py", "def test_keep():\n    pass\n\ndef test_drop():\n    pass\n");
   auto options = testing::options_for(dir, 1);

@@ -156,6 +156,10 @@ CollectedMessage decode_collected(const json& object) {
   }
   if (object.contains("deselected")) collection.deselected = static_cast<std::size_t>(integer(object, "deselected"));
   collection.junit = decode_junit_ini(object);
+  if (auto show = object.find("show_warnings"); show != object.end() && !show->is_null()) {
+    if (!show->is_boolean()) throw BadField{"\"show_warnings\" is not a boolean"};
+    collection.show_warnings = show->get<bool>();
+  }
   if (auto it = object.find("collectonly"); it != object.end() && !it->is_null()) {
     if (!it->is_boolean()) throw BadField{"\"collectonly\" is not a boolean"};
     collection.collect_only = it->get<bool>();
@@ -212,6 +216,10 @@ WorkerMessage decode_object(const json& object) {
   if (type == "finished") return FinishedMessage{index_of(object)};
   if (type == "bye") return ByeMessage{static_cast<int>(integer(object, "exitstatus"))};
   if (type == "cancelled") return CancelledMessage{indices_of(object)};
+  if (type == "warning") {
+    return WarningMessage{text(object, "when"), text(object, "nodeid"),
+                          {text(object, "location"), text(object, "message", true), 1}};
+  }
   if (type == "exit") return decode_exit(object);
   if (type == "nosession") return NoSessionMessage{static_cast<int>(integer(object, "exitstatus"))};
   return UnknownMessage{type};

@@ -54,6 +54,12 @@ struct ByeMessage {
 struct CancelledMessage {
   std::vector<common::TestIndex> indices;
 };
+// pytest_warning_recorded: `when` is "config", "collect" or "runtest".
+struct WarningMessage {
+  std::string when;
+  std::string nodeid;
+  common::Warning warning;
+};
 // A test ended the session (pytest.exit(), KeyboardInterrupt); the worker exits next.
 struct ExitMessage {
   std::optional<common::TestIndex> index;  // the test running then, if any
@@ -71,7 +77,7 @@ struct UnknownMessage {
 
 using WorkerMessage = std::variant<HelloMessage, FatalMessage, CollectedMessage, StartMessage,
                                    ReportMessage, FinishedMessage, ByeMessage, CancelledMessage,
-                                   ExitMessage, NoSessionMessage, UnknownMessage>;
+                                   WarningMessage, ExitMessage, NoSessionMessage, UnknownMessage>;
 
 // One line without its trailing newline (a trailing "\r" or "\n" is tolerated).
 [[nodiscard]] common::Result<WorkerMessage> decode_worker_message(std::string_view line);

@@ -121,6 +121,12 @@ TEST(WorkerMessages, DecodesSmallMessages) {
   EXPECT_EQ(decode_as<CancelledMessage>(R"({"type":"cancelled","indices":[1,2]})").indices,
             (std::vector<common::TestIndex>{1, 2}));
   EXPECT_EQ(decode_as<UnknownMessage>(R"({"type":"progress","x":1})").type, "progress");
+  const auto warning = decode_as<WarningMessage>(
+      R"({"type":"warning","when":"collect","nodeid":"","location":"t.py:3","message":"t.py:3: UserWarning: w\n"})");
+  EXPECT_EQ(warning.when, "collect");
+  EXPECT_EQ(warning.warning.location, "t.py:3");
+  EXPECT_EQ(warning.warning.message, "t.py:3: UserWarning: w\n");
+  EXPECT_EQ(warning.warning.count, 1);
   // A trailing newline (and CR) is tolerated.
   EXPECT_EQ(decode_as<StartMessage>("{\"type\":\"start\",\"index\":1}\r\n").index, 1u);
 }
@@ -215,14 +221,19 @@ TEST(WorkerMessagesGolden, SessionIsConsistent) {
   ASSERT_GE(lines.size(), 3u);
   auto hello = decode_as<HelloMessage>(lines[0]);
   EXPECT_EQ(hello.protocol, k_worker_protocol);
-  auto collected = decode_as<CollectedMessage>(lines[1]);
+  std::size_t first = 1;  // warnings recorded while collecting come before `collected`
+  while (first < lines.size() && lines[first].find(R"("type":"warning")") != std::string::npos) ++first;
+  ASSERT_LT(first, lines.size());
+  auto collected = decode_as<CollectedMessage>(lines[first]);
+  EXPECT_TRUE(collected.collection.show_warnings);
   const std::size_t count = collected.collection.items.size();
   ASSERT_GT(count, 0u);
   EXPECT_EQ(collected.collection.hash.size(), 64u);
   std::optional<common::TestIndex> running;
   std::size_t finished = 0;
   bool bye = false;
-  for (std::size_t i = 2; i < lines.size(); ++i) {
+  std::size_t warnings = 0;
+  for (std::size_t i = first + 1; i < lines.size(); ++i) {
     auto decoded = decode_worker_message(lines[i]);
     ASSERT_TRUE(decoded.has_value());
     if (auto* start = std::get_if<StartMessage>(&*decoded)) {
@@ -231,6 +242,10 @@ TEST(WorkerMessagesGolden, SessionIsConsistent) {
       running = start->index;
     } else if (auto* report = std::get_if<ReportMessage>(&*decoded)) {
       EXPECT_EQ(running, report->index);
+    } else if (auto* warned = std::get_if<WarningMessage>(&*decoded)) {
+      EXPECT_TRUE(running.has_value());  // after collection, only tests record warnings
+      EXPECT_EQ(warned->when, "runtest");
+      ++warnings;
     } else if (auto* done = std::get_if<FinishedMessage>(&*decoded)) {
       EXPECT_EQ(running, done->index);
       running.reset();
@@ -240,6 +255,7 @@ TEST(WorkerMessagesGolden, SessionIsConsistent) {
     }
   }
   EXPECT_GT(finished, 0u);
+  EXPECT_GT(warnings, 0u);
   EXPECT_TRUE(bye);
 }
 

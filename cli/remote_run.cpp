@@ -19,6 +19,7 @@
 #include "cli/farm_client_commands.h"
 #include "cli/reporter.h"
 #include "cli/session.h"
+#include "cli/warnings_summary.h"
 #include "common/durations.h"
 #include "common/http_client.h"
 #include "common/junit.h"
@@ -280,6 +281,7 @@ std::optional<int> run_remote(const RunOptions& options) {
   // Collect here: the client's collection is the one every agent must reproduce.
   // A queue job collects with its whole warm pool, which then serves the job's leases.
   common::Collection collection;
+  WarningsSummary warnings;
   std::string pytest_version;
   auto pool_opts = pool_options(options, queue ? options.workers : 1);
   if (!pool_opts) return fail_with(pool_opts.error());
@@ -298,6 +300,7 @@ std::optional<int> run_remote(const RunOptions& options) {
     if (!collected && pool->ended_without_session()) return run_pytest_in_foreground(*pool_opts);
     if (!collected) return fail_with(collected.error());
     collection = std::move(*collected);
+    warnings.add_session(pool->session_warnings());
     if (auto usable = check_junitxml(options, collection); !usable) return fail_with(usable.error());
     pytest_version = pool->pytest_version();
     if (queue) job_pool = std::move(pool);
@@ -307,7 +310,8 @@ std::optional<int> run_remote(const RunOptions& options) {
   std::vector<common::TestIndex> selection(collection.items.size());
   for (common::TestIndex i = 0; i < selection.size(); ++i) selection[i] = i;
   if (collection.collect_only) return report_collect_only(reporter, options, collection, selection,
-                                                                 std::chrono::duration<double>(Clock::now() - started).count());
+                                                                 std::chrono::duration<double>(Clock::now() - started).count(),
+                                                                 warnings);
   const int maxfail = stricter_maxfail(options.maxfail, collection.maxfail);  // pytest's -x counts too
   if (options.verbosity >= 0) reporter.collected(collection, selection.size(), 0);
 
@@ -316,7 +320,7 @@ std::optional<int> run_remote(const RunOptions& options) {
   std::string run_id = options.run_id;
   auto finish = [&](const std::string& stop_message) {
     const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
-    const Counts counts = reporter.finish(collection, results, elapsed, stop_message);
+    const Counts counts = reporter.finish(collection, results, elapsed, stop_message, warnings);
     std::vector<TestResult> ran;
     for (const auto& result : results) {
       if (result) ran.push_back(*result);
@@ -459,8 +463,8 @@ std::optional<int> run_remote(const RunOptions& options) {
       if (cancel_sent && is_not_run(stream->result)) continue;
       const bool counted = counts_as_failure(stream->result);
       if (!queue || (job && job->ran(stream->result))) {
-        results[index] = stream->result;
-        reporter.test_finished(collection.items[index], stream->result);
+        warnings.take(results[index].emplace(std::move(stream->result)));
+        reporter.test_finished(collection.items[index], *results[index]);
       }
       // -x/--maxfail count the whole run's failures: in queue mode every job sees them all.
       if (counted && maxfail > 0 && ++failures >= maxfail && !cancel_sent) {

@@ -37,9 +37,11 @@ const char* verbose_word(Status status) {
   return "";
 }
 
-std::string plural(int count, const char* word) {
+// pytest's pluralize(): of the closing line's words only "error" and "warning" take an s.
+std::string plural(std::int64_t count, const char* word) {
   std::string text = std::to_string(count) + " " + word;
-  if (count != 1 && std::string_view(word) == "error") text += "s";
+  const std::string_view noun = word;
+  if (count != 1 && (noun == "error" || noun == "warning")) text += "s";
   return text;
 }
 
@@ -101,9 +103,10 @@ std::string format_elapsed(double seconds) {
 
 std::string summary_text(const Counts& counts, double elapsed) {
   std::string text = plural(counts.failed, "failed") + ", " + plural(counts.passed, "passed");
-  const std::pair<int, const char*> rest[] = {{counts.skipped, "skipped"},   {counts.deselected, "deselected"},
-                                              {counts.xfailed, "xfailed"},   {counts.xpassed, "xpassed"},
-                                              {counts.errors, "error"}};
+  // pytest's KNOWN_TYPES order.
+  const std::pair<std::int64_t, const char*> rest[] = {
+      {counts.skipped, "skipped"}, {counts.deselected, "deselected"}, {counts.xfailed, "xfailed"},
+      {counts.xpassed, "xpassed"}, {counts.warnings, "warning"},       {counts.errors, "error"}};
   for (const auto& [count, word] : rest) {
     if (count > 0) text += ", " + plural(count, word);
   }
@@ -224,12 +227,19 @@ void Reporter::collection_error_summary(const common::Collection& collection, st
   for (const auto& error : collection.errors) summary.push_back("ERROR " + error.nodeid);
 }
 
+void Reporter::warnings_section(const common::Collection& collection, const WarningsSummary& warnings) {
+  if (!collection.show_warnings || warnings.total() == 0) return;
+  header("warnings summary");
+  for (const std::string& text : warnings.lines()) std::fprintf(m_out, "%s\n", text.c_str());
+}
+
 void Reporter::collect_only(const common::Collection& collection, const std::vector<common::TestIndex>& selection,
-                            double elapsed, const std::string& stop_message) {
+                            double elapsed, const std::string& stop_message, const WarningsSummary& warnings) {
   clear_live_line();
   for (common::TestIndex index : selection) std::fprintf(m_out, "%s\n", collection.items[index].nodeid.c_str());
   if (!selection.empty()) std::fputc('\n', m_out);
   collection_errors(collection);
+  warnings_section(collection, warnings);
   std::vector<std::string> summary;
   collection_error_summary(collection, summary);
   if (!summary.empty()) {
@@ -243,7 +253,7 @@ void Reporter::collect_only(const common::Collection& collection, const std::vec
 
 Counts Reporter::finish(const common::Collection& collection,
                         const std::vector<std::optional<TestResult>>& results, double elapsed,
-                        const std::string& stop_message) {
+                        const std::string& stop_message, const WarningsSummary& warnings) {
   clear_live_line();
   if (m_verbosity >= 0 && (m_tty || m_done > 0)) std::fprintf(m_out, "\n");
   // Results per file, in collection order.
@@ -274,6 +284,7 @@ Counts Reporter::finish(const common::Collection& collection,
   counts.skipped += static_cast<int>(collection.skips.size());
   counts.deselected = static_cast<int>(collection.deselected);
   counts.errors += static_cast<int>(collection.errors.size());
+  counts.warnings = warnings.total();
 
   bool errors_shown = !collection.errors.empty();
   auto section = [&](const char* title, auto wanted, auto describe) {
@@ -301,6 +312,7 @@ Counts Reporter::finish(const common::Collection& collection,
   section("FAILURES",
           [](const PhaseReport& report) { return report.status == Status::failed; },
           [](const common::TestItem& item, const PhaseReport&) { return head_line(item.nodeid); });
+  warnings_section(collection, warnings);
 
   std::vector<std::string> summary;
   auto add_summary = [&](const char* word, const std::string& nodeid, const std::string& message) {

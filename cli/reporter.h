@@ -8,12 +8,14 @@
 // passed count. Thread-safety: one thread.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cli/warnings_summary.h"
 #include "common/collection.h"
 #include "common/test_result.h"
 
@@ -28,12 +30,13 @@ struct Counts {
   int xfailed = 0;
   int xpassed = 0;
   int errors = 0;
+  std::int64_t warnings = 0;
 
   void add(const common::TestResult& result);
   [[nodiscard]] bool ok() const { return failed == 0 && errors == 0; }
 };
 
-// "3 failed, 72 passed, 4 skipped, 2 xfailed, 1 xpassed, 2 errors in 1.31s"
+// "3 failed, 72 passed, 4 skipped, 2 xfailed, 1 xpassed, 5 warnings, 2 errors in 1.31s"
 [[nodiscard]] std::string summary_text(const Counts& counts, double elapsed);
 // pytest's closing line for --collect-only: "3 tests collected in 0.12s", "2/5 tests
 // collected (3 deselected), 1 error in 0.12s", "no tests collected in 0.01s".
@@ -55,14 +58,18 @@ class Reporter {
   // Prints the collection errors as pytest does ("ERROR collecting ...").
   void collection_errors(const common::Collection& collection);
   // --collect-only: the selected tests' node ids, one a line, collection errors as in
-  // a run, `stop_message` (if any) and collect_only_summary(), as `pytest --co -q`.
+  // a run, the warnings summary (unless collection.show_warnings is false; pytest's
+  // --co closing line has no warning count), `stop_message` (if any) and
+  // collect_only_summary(), as `pytest --co -q`.
   void collect_only(const common::Collection& collection, const std::vector<common::TestIndex>& selection,
-                    double elapsed, const std::string& stop_message);
-  // Everything after the run; returns the counts it printed. `stop_message` is ruled
-  // with '!' before the closing line; lines after its first are printed as they are.
+                    double elapsed, const std::string& stop_message, const WarningsSummary& warnings);
+  // Everything after the run; returns the counts it printed. The warnings summary
+  // follows FAILURES (unless collection.show_warnings is false); its count is in the
+  // closing line either way. `stop_message` is ruled with '!' before the closing line;
+  // lines after its first are printed as they are.
   Counts finish(const common::Collection& collection,
                 const std::vector<std::optional<common::TestResult>>& results, double elapsed,
-                const std::string& stop_message);
+                const std::string& stop_message, const WarningsSummary& warnings);
 
   // "===== text =====" padded to the terminal width.
   [[nodiscard]] std::string ruled(const std::string& text, char fill) const;
@@ -72,6 +79,7 @@ class Reporter {
   void clear_live_line();
   void stop_line(const std::string& stop_message);
   void collection_error_summary(const common::Collection& collection, std::vector<std::string>& summary);
+  void warnings_section(const common::Collection& collection, const WarningsSummary& warnings);
 
   std::FILE* m_out;
   int m_verbosity;

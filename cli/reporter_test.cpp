@@ -75,7 +75,7 @@ TEST(Reporter, GroupsResultsPerFileInCollectionOrder) {
   reporter.test_finished(collection.items[0], *results[0]);
   results[1] = result_of(1, {{Phase::call, Status::passed}});
   reporter.test_finished(collection.items[1], *results[1]);
-  const Counts counts = reporter.finish(collection, results, 0.5, "");
+  const Counts counts = reporter.finish(collection, results, 0.5, "", WarningsSummary{});
   std::fclose(out);
   const std::string text(buffer, size);
   std::free(buffer);
@@ -85,6 +85,52 @@ TEST(Reporter, GroupsResultsPerFileInCollectionOrder) {
   EXPECT_NE(text.find("FAILED a.py::t1 - assert 1 == 2"), std::string::npos) << text;
   EXPECT_NE(text.find(" 1 failed, 2 passed in 0.50s "), std::string::npos) << text;
   EXPECT_LT(text.find("FAILURES"), text.find("short test summary info"));
+}
+
+TEST(Summary, WarningsComeBeforeErrorsAsInPytest) {
+  Counts counts;
+  counts.passed = 1;
+  counts.warnings = 1;
+  EXPECT_EQ(summary_text(counts, 0.01), "0 failed, 1 passed, 1 warning in 0.01s");
+  counts = Counts{1, 2, 0, 0, 0, 1, 3};
+  counts.warnings = 5;
+  EXPECT_EQ(summary_text(counts, 0.01), "1 failed, 2 passed, 1 xpassed, 5 warnings, 3 errors in 0.01s");
+}
+
+std::string finished_text(const common::Collection& collection, const std::vector<std::optional<TestResult>>& results,
+                          const WarningsSummary& warnings) {
+  char* buffer = nullptr;
+  size_t size = 0;
+  std::FILE* out = open_memstream(&buffer, &size);
+  Reporter reporter(out, 0, false);
+  (void)reporter.finish(collection, results, 0.5, "", warnings);
+  std::fclose(out);
+  std::string text(buffer, size);
+  std::free(buffer);
+  return text;
+}
+
+// pytest's order: FAILURES, warnings summary, short test summary info, closing line.
+TEST(Reporter, WarningsSummaryBetweenFailuresAndShortSummary) {
+  common::Collection collection;
+  collection.items = {{"a.py::t1", "a.py", "", 1, {}}};
+  std::vector<std::optional<TestResult>> results(1);
+  results[0] = result_of(0, {{Phase::call, Status::failed}});
+  WarningsSummary warnings;
+  warnings.add(1, {"a.py::t1", "a.py:2: UserWarning: w\n  warn('w')\n", 1});
+  const std::string text = finished_text(collection, results, warnings);
+  const auto section = text.find("= warnings summary =");
+  ASSERT_NE(section, std::string::npos) << text;
+  EXPECT_LT(text.find("FAILURES"), section);
+  EXPECT_LT(section, text.find("short test summary info"));
+  EXPECT_NE(text.find("a.py::t1\n  a.py:2: UserWarning: w\n    warn('w')\n\n-- Docs: "), std::string::npos) << text;
+  EXPECT_NE(text.find(" 1 failed, 0 passed, 1 warning in 0.50s "), std::string::npos) << text;
+
+  // --disable-warnings: no section, the count stays.
+  collection.show_warnings = false;
+  const std::string quiet = finished_text(collection, results, warnings);
+  EXPECT_EQ(quiet.find("warnings summary"), std::string::npos) << quiet;
+  EXPECT_NE(quiet.find(" 1 failed, 0 passed, 1 warning in 0.50s "), std::string::npos) << quiet;
 }
 
 TEST(Summary, CollectOnlyInPytestsWords) {
@@ -113,17 +159,41 @@ TEST(Reporter, CollectOnlyListsNodeIdsThenErrors) {
   collection.items = {{"a.py::t1", "a.py", "", 1, {}}, {"a.py::t2", "a.py", "", 2, {}}};
   collection.errors = {{"bad.py", "E   ImportError"}};
   const std::string text =
-      captured([&](Reporter& r) { r.collect_only(collection, {0, 1}, 0.3, "Interrupted: 1 error during collection"); });
+      captured([&](Reporter& r) {
+        r.collect_only(collection, {0, 1}, 0.3, "Interrupted: 1 error during collection", WarningsSummary{});
+      });
   EXPECT_TRUE(text.starts_with("a.py::t1\na.py::t2\n\n")) << text;
   EXPECT_LT(text.find("ERROR collecting bad.py"), text.find("ERROR bad.py"));
   EXPECT_LT(text.find("ERROR bad.py"), text.find("!!! Interrupted: 1 error during collection !!!"));
   EXPECT_NE(text.find(" 2 tests collected, 1 error in 0.30s "), std::string::npos) << text;
 }
 
+// pytest --co: the collection's warnings summary after the errors, before the short
+// summary; its closing line counts no warnings.
+TEST(Reporter, CollectOnlyHasTheWarningsSummaryWithoutACount) {
+  common::Collection collection;
+  collection.items = {{"a.py::t1", "a.py", "", 1, {}}};
+  collection.errors = {{"bad.py", "E   ImportError"}};
+  WarningsSummary warnings;
+  warnings.add_session({{"a.py:2", "a.py:2: UserWarning: w\n  warn('w')\n", 1}});
+  auto listed = [&] {
+    return captured([&](Reporter& r) { r.collect_only(collection, {0}, 0.3, "", warnings); });
+  };
+  const std::string text = listed();
+  const auto section = text.find("= warnings summary =");
+  ASSERT_NE(section, std::string::npos) << text;
+  EXPECT_LT(text.find("ERROR collecting bad.py"), section);
+  EXPECT_LT(section, text.find("short test summary info"));
+  EXPECT_NE(text.find(" 1 test collected, 1 error in 0.30s "), std::string::npos) << text;
+
+  collection.show_warnings = false;  // --disable-warnings
+  EXPECT_EQ(listed().find("warnings summary"), std::string::npos);
+}
+
 TEST(Reporter, StopMessageLinesAfterTheFirstAreNotRuled) {
   common::Collection collection;
   const std::string text = captured([&](Reporter& r) {
-    (void)r.finish(collection, {}, 0.1, "KeyboardInterrupt\n/x/test_k.py:2: KeyboardInterrupt");
+    (void)r.finish(collection, {}, 0.1, "KeyboardInterrupt\n/x/test_k.py:2: KeyboardInterrupt", WarningsSummary{});
   });
   EXPECT_NE(text.find("!!! KeyboardInterrupt !!!"), std::string::npos) << text;
   EXPECT_NE(text.find("\n/x/test_k.py:2: KeyboardInterrupt\n"), std::string::npos) << text;

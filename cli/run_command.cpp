@@ -12,6 +12,7 @@
 #include "cli/remote_run.h"
 #include "cli/reporter.h"
 #include "cli/run_options.h"
+#include "cli/warnings_summary.h"
 #include "cli/session.h"
 #include "common/durations.h"
 #include "common/junit.h"
@@ -118,14 +119,18 @@ int run_local(const RunOptions& options) {
   if (collection->collect_only) {
     NoWork none;
     (void)pool.run(none);  // every worker ends its session cleanly
-    return report_collect_only(reporter, options, *collection, selection, seconds_since(started));
+    WarningsSummary warnings;
+    warnings.add_session(pool.session_warnings());
+    return report_collect_only(reporter, options, *collection, selection, seconds_since(started), warnings);
   }
   if (options.verbosity >= 0) reporter.collected(*collection, selection.size(), static_cast<std::size_t>(workers));
 
   std::vector<std::optional<TestResult>> results(collection->items.size());
+  WarningsSummary warnings;
   auto finish = [&](const std::string& stop_message) {
     const double elapsed = seconds_since(started);
-    const Counts counts = reporter.finish(*collection, results, elapsed, stop_message);
+    warnings.add_session(pool.session_warnings());
+    const Counts counts = reporter.finish(*collection, results, elapsed, stop_message, warnings);
     if (!options.junitxml.empty()) {
       if (auto written = common::write_junit(options.junitxml, junit_report(options, *collection, results, selection, elapsed));
           !written) {
@@ -163,8 +168,8 @@ int run_local(const RunOptions& options) {
   coordinator::Scheduler scheduler(std::move(units), scheduler_options);
   LocalWorkSource source(scheduler, workers, stricter_maxfail(options.maxfail, collection->maxfail),
                          [&](const TestResult& result) {
-    results[result.index] = result;
-    reporter.test_finished(collection->items[result.index], result);
+    warnings.take(results[result.index].emplace(result));
+    reporter.test_finished(collection->items[result.index], *results[result.index]);
   });
   auto ran = pool.run(source);
   std::string stop_message;
@@ -195,6 +200,10 @@ int run_local(const RunOptions& options) {
     }
   }
   const auto& exit = source.exit();
+  if (exit) {
+    // The test that ended the session is not reported, but pytest counts its warnings.
+    for (const common::Warning& warning : exit->warnings) warnings.add(exit->test ? *exit->test + 1 : 0, warning);
+  }
   const bool exit_after = exit && exit->returncode != k_exit_interrupted;
   const Counts counts = finish(exit_after ? "" : stop_message);
   if (exit_after) reporter.line(reporter.ruled(exit->message, '!') + (exit->detail.empty() ? "" : "\n" + exit->detail));

@@ -67,9 +67,10 @@ std::string collection_errors_stop(const common::Collection& collection) {
 }
 
 int report_collect_only(Reporter& reporter, const RunOptions& options, const common::Collection& collection,
-                        const std::vector<common::TestIndex>& selection, double elapsed) {
+                        const std::vector<common::TestIndex>& selection, double elapsed,
+                        const WarningsSummary& warnings) {
   const bool stopped = !collection.errors.empty() && !options.continue_on_collection_errors;
-  reporter.collect_only(collection, selection, elapsed, stopped ? collection_errors_stop(collection) : "");
+  reporter.collect_only(collection, selection, elapsed, stopped ? collection_errors_stop(collection) : "", warnings);
   if (stopped) return k_exit_interrupted;
   if (!collection.errors.empty()) return k_exit_tests_failed;
   if (selection.empty() && !options.shard) return k_exit_no_tests;

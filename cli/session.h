@@ -30,11 +30,13 @@ void print_error(const common::Error& error);
 [[nodiscard]] std::string collection_errors_stop(const common::Collection& collection);
 
 // --collect-only (pytest's, from the pytest args or ini addopts): prints the selected
-// tests as `pytest --co -q` does and returns pytest's exit code for it (0; 5 when
-// nothing was collected; collection errors as in a run). Runs nothing.
+// tests as `pytest --co -q` does (with the collection's warnings summary) and returns
+// pytest's exit code for it (0; 5 when nothing was collected; collection errors as in
+// a run). Runs nothing.
 [[nodiscard]] int report_collect_only(Reporter& reporter, const RunOptions& options,
                                       const common::Collection& collection,
-                                      const std::vector<common::TestIndex>& selection, double elapsed);
+                                      const std::vector<common::TestIndex>& selection, double elapsed,
+                                      const WarningsSummary& warnings);
 
 // Pool options for a local run from resolved run options.
 [[nodiscard]] common::Result<agent::PoolOptions> pool_options(const RunOptions& options, int workers);

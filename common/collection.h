@@ -56,6 +56,9 @@ struct Collection {
   std::string rootdir;  // absolute path of pytest's rootdir
   std::size_t deselected = 0;  // tests -k/-m (or plugins) removed from the collection
   JunitIni junit;
+  // pytest would print a warnings summary (false with --disable-warnings); the warning
+  // count in the closing line is shown either way.
+  bool show_warnings = true;
   // What pytest made of its own options (ini addopts included), for drover to follow.
   // Not part of `hash`, and not sent to the farm (agents get the pytest args themselves).
   bool collect_only = false;  // --collect-only/--co: list the tests, run none

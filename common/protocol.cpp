@@ -19,7 +19,7 @@ template <class T>
 inline constexpr bool k_is_record =
     std::is_same_v<T, TestItem> || std::is_same_v<T, CollectError> ||
     std::is_same_v<T, CollectSkip> || std::is_same_v<T, JunitIni> || std::is_same_v<T, Collection> ||
-    std::is_same_v<T, PhaseReport> || std::is_same_v<T, TestResult> ||
+    std::is_same_v<T, PhaseReport> || std::is_same_v<T, Warning> || std::is_same_v<T, TestResult> ||
     std::is_same_v<T, Hello> || std::is_same_v<T, Welcome> || std::is_same_v<T, Heartbeat> ||
     std::is_same_v<T, WorkRequest> || std::is_same_v<T, Lease> ||
     std::is_same_v<T, TestResultMsg> || std::is_same_v<T, LeaseDone> ||
@@ -57,8 +57,10 @@ void fields(V& v, M& m) {
     v("when", m.when), v("outcome", m.outcome), v("status", m.status);
     v("duration", m.duration), v("longrepr", m.longrepr), v("message", m.message);
     v("sections", m.sections), v("crash", m.crash), v("properties", m.properties);
+  } else if constexpr (std::is_same_v<T, Warning>) {
+    v("location", m.location), v("message", m.message), v("count", m.count);
   } else if constexpr (std::is_same_v<T, TestResult>) {
-    v("index", m.index), v("worker", m.worker), v("phases", m.phases);
+    v("index", m.index), v("worker", m.worker), v("phases", m.phases), v("warnings", m.warnings);
   } else if constexpr (std::is_same_v<T, Hello>) {
     v("role", m.role), v("name", m.name), v("protocol_min", m.protocol_min);
     v("protocol_max", m.protocol_max), v("drover_version", m.drover_version);

@@ -66,6 +66,7 @@ TEST(ProtocolTest, LeaseAndResultRoundTrip) {
   call.crash = "AssertionError: m\nassert 1 == 2";
   call.properties = {{"example_key", "1"}};
   result.result.phases = {call};
+  result.result.warnings = {{"t.py::test_x", "t.py:3: UserWarning: w\n  warn('w')\n", 2}};
   const TestResultMsg got = round_trip(result);
   ASSERT_EQ(got.result.phases.size(), 1u);
   EXPECT_EQ(got.result.index, 4u);
@@ -76,6 +77,14 @@ TEST(ProtocolTest, LeaseAndResultRoundTrip) {
   EXPECT_EQ(got.result.phases[0].sections, call.sections);
   EXPECT_EQ(got.result.phases[0].crash, call.crash);
   EXPECT_EQ(got.result.phases[0].properties, call.properties);
+  ASSERT_EQ(got.result.warnings.size(), 1u);
+  EXPECT_EQ(got.result.warnings[0].location, "t.py::test_x");
+  EXPECT_EQ(got.result.warnings[0].message, result.result.warnings[0].message);
+  EXPECT_EQ(got.result.warnings[0].count, 2);
+
+  // An older agent sends no warnings: none, not an error.
+  result.result.warnings.clear();
+  EXPECT_TRUE(round_trip(result).result.warnings.empty());
 }
 
 TEST(ProtocolTest, RunSubmitCarriesCollection) {

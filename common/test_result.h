@@ -42,10 +42,19 @@ struct PhaseReport {
   std::vector<std::pair<std::string, std::string>> properties;
 };
 
+// A warning pytest recorded (pytest_warning_recorded), as its warnings summary shows it.
+struct Warning {
+  std::string location;  // the test's node id, or "file:line" for one outside any test
+  std::string message;   // pytest's text: "file:line: UserWarning: text\n  source line\n"
+  int count = 1;         // recorded this many times, identically
+};
+
 struct TestResult {
   TestIndex index = 0;
   std::string worker;  // "gw0" locally, "agent-name/gw1" on a farm
   std::vector<PhaseReport> phases;
+  // Recorded while the test ran (setup to teardown), identical ones merged.
+  std::vector<Warning> warnings;
 
   // The single final outcome of the test: the first failing or noteworthy
   // phase decides (error in setup/teardown -> error, call -> its status).

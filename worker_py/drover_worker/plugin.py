@@ -182,6 +182,7 @@ class WorkerPlugin:
             "skips": self._skips,
             "deselected": self._deselected,
             "junit": _junit_options(self.config),
+            "show_warnings": _shows_warnings(self.config),
             "collectonly": bool(getattr(self.config.option, "collectonly", False)),
             "maxfail": self._pytest_maxfail,
         }
@@ -411,6 +412,39 @@ class WorkerPlugin:
             sent["properties"] = [[str(name), str(value)] for name, value in properties]
         self._writer.send(sent)
 
+    def pytest_warning_recorded(self, warning_message, when, nodeid, location):
+        # Warnings recorded once the run loop is over (sessionfinish, the worker's own
+        # terminal summary) come after pytest's summary line too: pytest shows none of them.
+        if self.shutdown or self.agent_gone or self.fatal is not None:
+            return
+        from _pytest.warnings import warning_record_to_str
+
+        self._writer.send(
+            {
+                "type": "warning",
+                "when": when,
+                "nodeid": nodeid,
+                "location": nodeid or self._warning_place(warning_message),
+                "message": self._cap(warning_record_to_str(warning_message)),
+            }
+        )
+
+    def _warning_place(self, warning_message):
+        # pytest's WarningReport.get_location for a warning outside any test.
+        filename, lineno = warning_message.filename, warning_message.lineno
+        if not filename:
+            return ""
+        # Config-time warnings (conftest imports) come before pytest_cmdline_main: no config
+        # yet, and the invocation directory is still the working directory.
+        base = str(self.config.invocation_params.dir) if self.config is not None else os.getcwd()
+        try:
+            from _pytest.pathlib import absolutepath, bestrelpath
+
+            relpath = bestrelpath(absolutepath(base), absolutepath(filename))
+        except (ImportError, ValueError):
+            relpath = os.path.relpath(filename, base)
+        return "%s:%s" % (relpath, lineno)
+
     def _cap(self, content):
         limit = self._capture_limit
         if len(content) * 4 <= limit:  # fast path: cannot exceed the limit in UTF-8
@@ -571,6 +605,14 @@ def _junit_options(config):
             continue
         options[key] = value if isinstance(value, bool) else str(value)
     return options
+
+
+def _shows_warnings(config):
+    """Whether pytest's terminal would print a warnings summary (not --disable-warnings)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and hasattr(reporter, "hasopt"):
+        return bool(reporter.hasopt("w"))
+    return not getattr(config.option, "disable_warnings", False)
 
 
 def _text(longrepr):

@@ -24,10 +24,11 @@ PROJECT = "/home/dev/project"
 SUITE = {
     "test_golden.py": '''
 import sys
+import warnings
 import pytest
 
 def test_pass():
-    pass
+    warnings.warn("careful")
 
 def test_fail():
     assert 1 + 1 == 3

@@ -142,9 +142,9 @@ class Worker:
             got.append(message)
 
     def start(self):
-        """Waits for hello and collected; returns collected."""
+        """Waits for hello and collected (warnings may come between); returns collected."""
         self.expect("hello")
-        return self.expect("collected")
+        return self.until("collected")[-1]
 
     def wait(self, timeout=DEADLINE):
         try:

@@ -13,6 +13,7 @@ _STR = str
 STATUSES = {"passed", "failed", "skipped", "xfailed", "xpassed", "error", ""}
 OUTCOMES = {"passed", "failed", "skipped"}
 PHASES = {"setup", "call", "teardown"}
+WARNING_PHASES = {"config", "collect", "runtest"}  # pytest_warning_recorded's `when`
 
 # type -> {field: type}; every field is required, optional ones are listed separately.
 WORKER_MESSAGES = {
@@ -33,12 +34,19 @@ WORKER_MESSAGES = {
     "finished": {"index": _INT},
     "cancelled": {"indices": list},
     "bye": {"exitstatus": _INT},
+    "warning": {"when": _STR, "nodeid": _STR, "location": _STR, "message": _STR},
     "exit": {"index": _INT, "returncode": _INT, "message": _STR, "detail": _STR},
     "nosession": {"exitstatus": _INT},
 }
 WORKER_OPTIONAL = {
     "hello": {"features": list},
-    "collected": {"deselected": _INT, "junit": dict, "collectonly": bool, "maxfail": _INT},
+    "collected": {
+        "deselected": _INT,
+        "junit": dict,
+        "collectonly": bool,
+        "maxfail": _INT,
+        "show_warnings": bool,
+    },
     "report": {"crash": _STR, "properties": list},
 }
 JUNIT = {"suite_name": _STR, "family": _STR, "logging": _STR, "duration_report": _STR, "error": _STR}
@@ -105,6 +113,11 @@ def check_worker_message(message):
         for pair in message["sections"] + message.get("properties", []):
             assert isinstance(pair, list) and len(pair) == 2, pair
             assert all(isinstance(part, str) for part in pair), pair
+    elif kind == "warning":
+        assert message["when"] in WARNING_PHASES, message["when"]
+        assert message["message"], message
+        if message["when"] == "runtest":
+            assert message["nodeid"] and message["location"] == message["nodeid"], message
     elif kind == "cancelled":
         for index in message["indices"]:
             _check_index(index, kind)

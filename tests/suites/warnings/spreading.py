@@ -1,0 +1,5 @@
+import warnings
+
+
+def warn():
+    warnings.warn("spread over two files")
