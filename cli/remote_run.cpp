@@ -94,6 +94,7 @@ class Client {
       const auto now = Clock::now();
       if (*frame) {
         m_last_seen = now;
+        m_heard = true;
         auto envelope = farm::decode(**frame);
         if (!envelope) continue;
         if (std::holds_alternative<farm::Heartbeat>(envelope->message)) continue;
@@ -111,6 +112,9 @@ class Client {
     return std::optional<farm::Message>();
   }
 
+  // Whether the coordinator ever answered: silence from the start is "no answer", not a loss.
+  [[nodiscard]] bool heard() const { return m_heard; }
+
   void welcomed(const farm::Welcome& welcome) {
     m_version = welcome.protocol;
     m_interval = std::chrono::milliseconds(std::max(50, welcome.heartbeat_interval_ms));
@@ -125,6 +129,7 @@ class Client {
   Clock::time_point m_last_sent = Clock::now();
   Clock::time_point m_last_seen = Clock::now();
   std::uint64_t m_seq = 0;
+  bool m_heard = false;
 };
 
 std::string host_name() {
@@ -140,10 +145,10 @@ common::Result<farm::Welcome> say_hello(Client& client, const std::string& endpo
   hello.drover_version = k_version;
   if (auto sent = client.send(hello); !sent) return std::unexpected(sent.error());
   auto reply = client.receive(static_cast<int>(timeout_s * 1000));
-  if (!reply) return std::unexpected(reply.error());
-  if (!*reply) {
+  if ((!reply && !client.heard() && reply.error().code == ErrorCode::io) || (reply && !*reply)) {
     return common::fail(ErrorCode::io, fmt::format("no answer from the coordinator at {} in {:g} s", endpoint, timeout_s));
   }
+  if (!reply) return std::unexpected(reply.error());
   if (auto* welcome = std::get_if<farm::Welcome>(&**reply)) return *welcome;
   if (auto* error = std::get_if<farm::ErrorMsg>(&**reply)) {
     return common::fail(farm::parse_error_code(error->code), endpoint + " refused the client: " + error->message);

@@ -245,6 +245,23 @@ def test_agent_with_disallowed_key_is_refused(farm, tmp_path):
     assert farm.agents["good"].poll() is None
 
 
+def test_client_with_the_wrong_server_key_hears_no_answer(farm, tmp_path):
+    # A CURVE handshake with the wrong server key never completes: the coordinator is
+    # silent from the start, which is "no answer", not a lost coordinator.
+    for name in ("coord", "other", "client"):
+        assert farm.tool("keygen", "-o", str(tmp_path / f"{name}.key")).rc == 0
+    config = tmp_path / "coordinator.yaml"
+    config.write_text(f"key_file: {tmp_path / 'coord.key'}\nclient_keys: [{tmp_path / 'client.key.pub'}]\n")
+    farm.start_coordinator("--config", str(config))
+    suite = tmp_path / "suite"
+    write_slow_suite(suite, files=1, tests=1, seconds=0.0)
+    result = h.run_process(h.drover_command("--coordinator", farm.endpoint, "--workspace", str(suite)), suite,
+                           h.clean_env({"DROVER_HTTP": farm.http, "DROVER_SERVER_KEY": str(tmp_path / "other.key.pub"),
+                                        "DROVER_KEY_FILE": str(tmp_path / "client.key")}), 60)
+    assert result.rc == 3, result.describe()
+    assert f"no answer from the coordinator at {farm.endpoint}" in result.stderr, result.describe()
+
+
 def test_collection_mismatch_fails_the_run_clearly(farm, tmp_path):
     suite = tmp_path / "envdep"
     suite.mkdir()

@@ -56,16 +56,22 @@ def every_test_once(junit: h.Junit, total: int) -> collections.Counter:
     return collections.Counter(case.message for case in junit.cases if case.outcome.startswith("error"))
 
 
-def test_killed_and_restarted_coordinator_leaves_every_test_one_outcome(farm, tmp_path):
+def run_midway(farm, tmp_path: Path, run_id: str) -> tuple[subprocess.Popen, int]:
+    """A client whose run on two agents is about 4 s in (of ~9 s); returns it and the test count."""
     suite = tmp_path / "suite"
     total = write_slow_suite(suite, files=FILES, tests=TESTS, seconds=SECONDS)
     farm.start_coordinator()
     farm.start_agent("a1", 1)
     farm.start_agent("a2", 1)
     farm.wait_agents(2)
-    client = start_client(farm, suite, "cut", tmp_path / "client.xml")
+    client = start_client(farm, suite, run_id, tmp_path / "client.xml")
     time.sleep(4)
-    assert client.poll() is None, "the run ended before the coordinator could be killed"
+    assert client.poll() is None, "the run ended before the coordinator could be cut off"
+    return client, total
+
+
+def test_killed_and_restarted_coordinator_leaves_every_test_one_outcome(farm, tmp_path):
+    client, total = run_midway(farm, tmp_path, "cut")
     kill_coordinator(farm)
     farm.start_coordinator()
     text = finish(client)
@@ -83,15 +89,7 @@ def test_killed_and_restarted_coordinator_leaves_every_test_one_outcome(farm, tm
 
 
 def test_stopped_coordinator_closes_leased_tests_too(farm, tmp_path):
-    suite = tmp_path / "suite"
-    total = write_slow_suite(suite, files=FILES, tests=TESTS, seconds=SECONDS)
-    farm.start_coordinator()
-    farm.start_agent("a1", 1)
-    farm.start_agent("a2", 1)
-    farm.wait_agents(2)
-    client = start_client(farm, suite, "stopped", tmp_path / "client.xml")
-    time.sleep(4)
-    assert client.poll() is None, "the run ended before the coordinator could be stopped"
+    client, total = run_midway(farm, tmp_path, "stopped")
     farm.stop_coordinator()  # SIGTERM: a graceful stop
     text = finish(client)
     assert client.returncode == 3, text + farm.log_text()
