@@ -236,11 +236,18 @@ void Pool::Impl::on_cancelled(Worker& worker, const std::vector<TestIndex>& indi
 
 void Pool::Impl::on_session_exit(Worker& worker, const ExitMessage& exit) {
   log->debug("{}: the session ended: {}", worker.name, exit.message);
+  const bool in_running = worker.running && (!exit.index || *exit.index == *worker.running);
+  if (in_running && std::ranges::any_of(worker.phases, [](const common::PhaseReport& phase) {
+        return phase.when == common::Phase::call;
+      })) {
+    // Ended in its teardown: its call ran and pytest reports it (1 passed, in its JUnit).
+    on_finished(worker, *worker.running);
+  }
   worker.session_exited = true;
   worker.state = WorkerState::stopping;  // no more work: it tears down and exits
   worker.kill_at = Clock::now() + k_teardown_limit;
   SessionExit event{std::nullopt, 0, exit.returncode, exit.message, exit.detail, worker.name, {}};
-  if (worker.running && (!exit.index || *exit.index == *worker.running)) {
+  if (worker.running && in_running) {
     const auto it = std::find_if(worker.queue.begin(), worker.queue.end(),
                                  [&](const QueuedTest& t) { return t.index == *worker.running; });
     event.test = *worker.running;

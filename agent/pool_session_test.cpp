@@ -62,6 +62,27 @@ TEST_F(PoolSessionTest, ASessionExitReachesTheSourceAndTheTestHasNoResult) {
   EXPECT_FALSE(handed_back(source, 1));
 }
 
+TEST_F(PoolSessionTest, ASessionEndedInTeardownKeepsTheTestsResult) {
+  // pytest reports the test (its call ran): 1 passed, exit code 6.
+  dir.write("tests/test_t.py",
+            "import pytest\n\n@pytest.fixture\ndef f():\n    yield\n    pytest.exit('teardown exit', returncode=6)\n\n"
+            "def test_1(f):\n    pass\n\ndef test_2():\n    pass\n");
+  Pool pool(testing::options_for(dir, 1));
+  ASSERT_TRUE(pool.start().has_value());
+  ExitingSource source;
+  source.requeue = false;
+  source.stop_when = [&](const RecordingSource&) { return source.exit.has_value(); };
+  source.add({0, 1});
+  ASSERT_TRUE(pool.run(source).has_value());
+  ASSERT_TRUE(source.exit.has_value());
+  EXPECT_EQ(source.exit->returncode, 6);
+  EXPECT_FALSE(source.exit->test.has_value());
+  ASSERT_NE(source.result_for(0), nullptr);
+  EXPECT_EQ(source.result_for(0)->final_status(), Status::passed);
+  EXPECT_EQ(source.result_for(1), nullptr);
+  EXPECT_TRUE(handed_back(source, 1));
+}
+
 TEST_F(PoolSessionTest, ByDefaultASessionExitIsAnErrorAndTheRunGoesOn) {
   // A farm agent's source: the coordinator needs a result for every test.
   dir.write("tests/test_e.py", k_exiting);

@@ -162,6 +162,21 @@ def test_a_test_that_ends_the_session_stops_the_run(drover, tmp_path, test, retu
     assert h.wait_no_processes_in(suite) == []
 
 
+@pytest.mark.parametrize("ending", ["pytest.exit('teardown exit', returncode=6)", "raise KeyboardInterrupt"],
+                         ids=["pytest-exit", "keyboard-interrupt"])
+def test_a_session_ended_in_teardown_keeps_the_tests_result(drover, tmp_path, ending):
+    # The test's call ran: pytest reports it (1 passed) and so must drover.
+    text = ("import pytest\n@pytest.fixture\ndef f():\n    yield\n    " + ending + "\n"
+            "def test_1(f):\n    pass\ndef test_2():\n    pass\n")
+    suite = _suite(tmp_path, {"test_t.py": text})
+    expected = h.run_pytest(suite, "--junitxml", str(tmp_path / "p.xml"))
+    result = h.run_drover(suite, "-n", "1", "--junitxml", str(tmp_path / "d.xml"))
+    assert result.rc == expected.rc, result.describe()
+    assert h.summary_counts(result.stdout)["passed"] == h.summary_counts(expected.stdout)["passed"] == 1, \
+        result.describe()
+    assert h.parse_junit(tmp_path / "d.xml").outcome_multiset() == h.parse_junit(tmp_path / "p.xml").outcome_multiset()
+
+
 def test_a_session_exit_stops_the_other_workers(drover, tmp_path):
     slow = "import time, pytest\n@pytest.mark.parametrize('i', range(40))\ndef test_slow(i):\n    time.sleep(0.1)\n"
     # The durations file makes the exit test go first, while the other worker is busy.
