@@ -18,6 +18,9 @@ int cpu_count() {
 
 void add_run_flags(CLI::App& command, RunFlags& flags, bool with_shards) {
   command.add_option("paths", flags.paths, "Paths and node ids to run (as for pytest)");
+  // Strings stay raw (see RunFlags), so "" would read as "not given": `--timeout ""` or
+  // `--shard=` are usage errors instead. Options added below take this check.
+  const std::size_t first_flag = command.get_options().size();
   command.add_option("-n,--numprocesses", flags.workers, "Workers: a number or 'auto' (CPUs); default min(tests, CPUs)");
   command.add_option("--python", flags.python, "Python interpreter with pytest (default: $DROVER_PYTHON, drover.yaml, python3)");
   command.add_option("-k", flags.keyword, "Only run tests matching the expression (pytest -k)");
@@ -45,6 +48,12 @@ void add_run_flags(CLI::App& command, RunFlags& flags, bool with_shards) {
     command.add_flag("--wait-all", flags.wait_all, "CI queue: exit with the whole run's code, not this job's");
     command.add_option("--connect-timeout", flags.connect_timeout,
                        "Seconds to wait for the coordinator (default 5); CI queue jobs then run their static shard");
+  }
+  const CLI::Validator non_empty([](const std::string& value) { return value.empty() ? "must not be empty" : ""; },
+                                 "", "NONEMPTY");
+  const auto options = command.get_options();
+  for (std::size_t i = first_flag; i < options.size(); ++i) {
+    if (options[i]->get_expected_min() > 0) options[i]->check(non_empty);
   }
 }
 

@@ -71,9 +71,10 @@ def test_continue_on_collection_errors_runs_the_rest(drover, copy_suite, tmp_pat
     ["--timeout", "soon"],
     ["--timeout", "inf"],
     ["--timeout", "1e10"],
+    ["--timeout", ""],
     ["--shard=3", "--total-shards=3"],
     ["--shard=0"],
-], ids=["unknown-flag", "n-word", "n-negative", "maxfail-word", "timeout-word", "timeout-inf", "timeout-huge",
+], ids=["unknown-flag", "n-word", "n-negative", "maxfail-word", "timeout-word", "timeout-inf", "timeout-huge", "timeout-empty",
         "shard-out-of-range", "shard-without-total"])
 def test_bad_flags_are_usage_errors(drover, copy_suite, args):
     suite = copy_suite("collect_error")
