@@ -436,11 +436,9 @@ bool Pool::ended_without_session() const { return m_impl->no_session; }
 
 void WorkSource::session_exit(const SessionExit& exit) {
   if (!exit.test) return;
-  std::string message = exit.message;
-  if (!exit.detail.empty()) message += "\n" + exit.detail;
-  common::TestResult result =
-      common::synthetic_result(*exit.test, common::Status::error, "the test ended the pytest session: " + exit.message,
-                               "worker '" + exit.worker + "': the test ended the pytest session:\n" + message, exit.worker);
+  common::TestResult result = common::synthetic_result(
+      *exit.test, common::Status::error, "the test ended the pytest session: " + exit.message,
+      "worker '" + exit.worker + "': the test ended the pytest session:\n" + exit.with_detail(exit.message), exit.worker);
   result.warnings = exit.warnings;  // pytest's summary shows them
   completed(result);
 }

@@ -85,6 +85,11 @@ struct SessionExit {
   std::string detail;             // lines pytest prints below the message (may be empty)
   std::string worker;             // the worker's name
   std::vector<common::Warning> warnings;  // what the test recorded before (pytest counts them)
+
+  // `first` (the message, as is or ruled) with pytest's detail lines below it, if any.
+  [[nodiscard]] std::string with_detail(std::string first) const {
+    return detail.empty() ? first : first + "\n" + detail;
+  }
 };
 
 // The environment a worker runs in: this process's, with the worker on PYTHONPATH.

@@ -184,7 +184,7 @@ int run_local(const RunOptions& options) {
                    std::to_string(selection.size()) + " tests not run";
   } else if (const auto& exit = source.exit()) {
     // As pytest: an interrupted session (2) says why before the closing line, others after it.
-    stop_message = exit->message + (exit->detail.empty() ? "" : "\n" + exit->detail);
+    stop_message = exit->with_detail(exit->message);
   } else if (source.hit_maxfail()) {
     stop_message = "stopping after " + std::to_string(source.failures()) + " failures";
   } else if (!scheduler.done()) {
@@ -206,7 +206,7 @@ int run_local(const RunOptions& options) {
   }
   const bool exit_after = exit && exit->returncode != k_exit_interrupted;
   const Counts counts = finish(exit_after ? "" : stop_message);
-  if (exit_after) reporter.line(reporter.ruled(exit->message, '!') + (exit->detail.empty() ? "" : "\n" + exit->detail));
+  if (exit_after) reporter.line(exit->with_detail(reporter.ruled(exit->message, '!')));
   std::error_code ec;
   std::filesystem::remove_all(pool_opts->basetemp_root, ec);
   if (interrupted) return k_exit_interrupted;
