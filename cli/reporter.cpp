@@ -85,7 +85,7 @@ std::string collect_only_summary(std::size_t selected, std::size_t deselected, s
     text = std::to_string(selected) + "/" + std::to_string(found) + " tests collected (" + std::to_string(deselected) +
            " deselected)";
   }
-  if (errors > 0) text += ", " + plural(static_cast<int>(errors), "error");
+  if (errors > 0) text += ", " + plural(static_cast<std::int64_t>(errors), "error");
   return text + " in " + format_elapsed(elapsed);
 }
 
