@@ -21,6 +21,14 @@ int main(int argc, char** argv) {
     passthrough.assign(dashes + 1, args.end());
     args.erase(dashes, args.end());
   }
+  // CLI11 reads "--flag=" (nothing after "=") as "--flag" and takes the next word as
+  // its value: "--shard= --total-shards 2" would set --shard to "--total-shards".
+  for (const auto& arg : args) {
+    if (arg.size() > 3 && arg.starts_with("--") && arg.back() == '=' && arg.find('=') == arg.size() - 1) {
+      std::fprintf(stderr, "ERROR: argument %s: expected one argument\n", arg.substr(0, arg.size() - 1).c_str());
+      return drover::cli::k_exit_usage;
+    }
+  }
   std::reverse(args.begin(), args.end());  // CLI11 takes a vector in reverse order
   int exit_code = 0;
   drover::cli::add_all_commands(app, exit_code, passthrough);

@@ -74,14 +74,24 @@ def test_continue_on_collection_errors_runs_the_rest(drover, copy_suite, tmp_pat
     ["--timeout", ""],
     ["--shard=3", "--total-shards=3"],
     ["--shard=0"],
+    ["--shard=", "--total-shards", "2"],
+    ["--shard", "1", "--total-shards="],
 ], ids=["unknown-flag", "n-word", "n-negative", "maxfail-word", "timeout-word", "timeout-inf", "timeout-huge", "timeout-empty",
-        "shard-out-of-range", "shard-without-total"])
+        "shard-out-of-range", "shard-without-total", "shard-empty-after-equals", "total-empty-after-equals"])
 def test_bad_flags_are_usage_errors(drover, copy_suite, args):
     suite = copy_suite("collect_error")
     result = h.run_drover(suite, *args, timeout=30)
     assert result.rc == 4, result.describe()
     _assert_one_line_error(result)
     assert h.wait_no_processes_in(suite) == []
+
+
+def test_empty_value_after_equals_names_the_flag(drover, copy_suite):
+    # "--shard=" must not take the next word ("--total-shards") as its value.
+    suite = copy_suite("collect_error")
+    result = h.run_drover(suite, "--shard=", "--total-shards", "2", timeout=30)
+    assert result.rc == 4, result.describe()
+    assert result.stderr.strip() == "ERROR: argument --shard: expected one argument", result.describe()
 
 
 def test_interpreter_that_does_not_exist(drover, copy_suite):
