@@ -120,6 +120,10 @@ LaunchSpec Pool::Impl::launch_spec(const Worker& worker) const {
     spec.argv.push_back("--maxfail");
     spec.argv.push_back(std::to_string(options.maxfail));
   }
+  if (!options.coverage_dir.empty()) {
+    spec.argv.push_back("--coverage-dir");
+    spec.argv.push_back(options.coverage_dir.string());
+  }
   spec.argv.push_back("--");
   spec.argv.insert(spec.argv.end(), options.pytest_args.begin(), options.pytest_args.end());
   spec.env = worker_environment(options);

@@ -73,6 +73,10 @@ struct PoolOptions {
   // can stop the run (which it must do: every failure a worker counts, it counts too).
   // -1: workers never stop by themselves (a farm agent: the coordinator decides).
   int maxfail = -1;
+  // pytest-cov: each worker moves its data file here when its session ends, out of the
+  // project, for cli's report_coverage() to combine. Empty: files stay where pytest-cov
+  // saves them (a farm agent).
+  std::filesystem::path coverage_dir;
 };
 
 // A test ended pytest's session on its worker (pytest.exit(), KeyboardInterrupt), as it

@@ -164,6 +164,10 @@ CollectedMessage decode_collected(const json& object) {
     if (!it->is_boolean()) throw BadField{"\"collectonly\" is not a boolean"};
     collection.collect_only = it->get<bool>();
   }
+  if (auto it = object.find("coverage"); it != object.end() && !it->is_null()) {
+    if (!it->is_boolean()) throw BadField{"\"coverage\" is not a boolean"};
+    collection.coverage = it->get<bool>();
+  }
   const std::int64_t maxfail = integer(object, "maxfail");
   if (maxfail < 0 || maxfail > std::numeric_limits<int>::max()) throw BadField{"\"maxfail\" is out of range"};
   collection.maxfail = static_cast<int>(maxfail);

@@ -200,6 +200,9 @@ TEST(WorkerMessages, CollectedCarriesPytestsOwnSettings) {
   EXPECT_EQ(listed.collection.maxfail, 1);
   EXPECT_FALSE(decode_worker_message(R"({"type":"collected","hash":"h","items":[],"collectonly":1})").has_value());
   EXPECT_FALSE(decode_worker_message(R"({"type":"collected","hash":"h","items":[],"maxfail":-1})").has_value());
+  EXPECT_FALSE(plain.collection.coverage);
+  EXPECT_TRUE(decode_as<CollectedMessage>(R"({"type":"collected","hash":"h","items":[],"coverage":true})").collection.coverage);
+  EXPECT_FALSE(decode_worker_message(R"({"type":"collected","hash":"h","items":[],"coverage":"yes"})").has_value());
 }
 
 // The golden session the Python worker's tests also check: every line decodes

@@ -313,6 +313,7 @@ Counts Reporter::finish(const common::Collection& collection,
           [](const PhaseReport& report) { return report.status == Status::failed; },
           [](const common::TestItem& item, const PhaseReport&) { return head_line(item.nodeid); });
   warnings_section(collection, warnings);
+  std::fputs(m_plugin_summary.c_str(), m_out);
 
   std::vector<std::string> summary;
   auto add_summary = [&](const char* word, const std::string& nodeid, const std::string& message) {

@@ -71,6 +71,10 @@ class Reporter {
                 const std::vector<std::optional<common::TestResult>>& results, double elapsed,
                 const std::string& stop_message, const WarningsSummary& warnings);
 
+  // Text plugins wrote in pytest's terminal summary (pytest-cov's report), printed by
+  // finish() where pytest prints it: after the warnings summary, before the short summary.
+  void set_plugin_summary(std::string text) { m_plugin_summary = std::move(text); }
+
   // "===== text =====" padded to the terminal width.
   [[nodiscard]] std::string ruled(const std::string& text, char fill) const;
 
@@ -90,6 +94,7 @@ class Reporter {
   std::size_t m_column = 0;
   Counts m_live;
   bool m_live_shown = false;
+  std::string m_plugin_summary;
 };
 
 }  // namespace drover::cli

@@ -204,6 +204,23 @@ int run_local(const RunOptions& options) {
     // The test that ended the session is not reported, but pytest counts its warnings.
     for (const common::Warning& warning : exit->warnings) warnings.add(exit->test ? *exit->test + 1 : 0, warning);
   }
+  bool coverage_failed = false;
+  bool coverage_lost = false;
+  if (collection->coverage && !interrupted && !exit) {
+    int failed = static_cast<int>(collection->errors.size());  // as pytest's session.testsfailed
+    for (const auto& result : results) {
+      Counts one;
+      if (result) one.add(*result);
+      failed += one.failed + one.errors;
+    }
+    if (auto coverage = report_coverage(*pool_opts, failed)) {
+      reporter.set_plugin_summary(coverage->text);
+      coverage_failed = coverage->failed;
+    } else {
+      print_error(coverage.error());
+      coverage_lost = true;
+    }
+  }
   const bool exit_after = exit && exit->returncode != k_exit_interrupted;
   const Counts counts = finish(exit_after ? "" : stop_message);
   if (exit_after) reporter.line(exit->with_detail(reporter.ruled(exit->message, '!')));
@@ -213,7 +230,8 @@ int run_local(const RunOptions& options) {
   if (exit) return exit->returncode;
   // Crashed workers past the restart limit leave failed tests behind: a test failure, not ours.
   if (!ran && ran.error().code != common::ErrorCode::worker) return exit_code_for(ran.error());
-  return counts.ok() ? k_exit_ok : k_exit_tests_failed;
+  if (coverage_lost) return k_exit_internal;
+  return counts.ok() && !coverage_failed ? k_exit_ok : k_exit_tests_failed;
 }
 
 }  // namespace

@@ -1,7 +1,11 @@
 #include "cli/session.h"
 
+#include <fcntl.h>
+#include <nlohmann/json.hpp>
+
 #include <atomic>
 #include <cerrno>
+#include <fstream>
 #include <cstring>
 #include <csignal>
 #include <cstdio>
@@ -91,11 +95,18 @@ common::Result<agent::PoolOptions> pool_options(const RunOptions& options, int w
   pool.max_worker_restart = options.max_worker_restart;
   pool.capture_limit = options.capture_limit;
   pool.worker_start = options.worker_start;
+  pool.coverage_dir = pool.basetemp_root / "coverage";
   return pool;
 }
 
-int run_pytest_in_foreground(const agent::PoolOptions& pool) {
-  std::vector<std::string> args = {pool.python, "-m", "drover_worker", "--plain", "--"};
+namespace {
+
+// `python -m drover_worker MODE_ARGS... PYTEST_ARGS...` in the workers' environment;
+// waits for it. Its exit code (128 + signal when killed), or why it could not start.
+common::Result<int> run_worker_module(const agent::PoolOptions& pool, std::vector<std::string> mode_args,
+                                      const posix_spawn_file_actions_t* actions) {
+  std::vector<std::string> args = {pool.python, "-m", "drover_worker"};
+  args.insert(args.end(), mode_args.begin(), mode_args.end());
   args.insert(args.end(), pool.pytest_args.begin(), pool.pytest_args.end());
   const std::vector<std::string> env = agent::worker_environment(pool);
   std::vector<char*> argv;
@@ -106,15 +117,65 @@ int run_pytest_in_foreground(const agent::PoolOptions& pool) {
   envp.push_back(nullptr);
   std::fflush(stdout);
   pid_t pid = -1;
-  if (const int error = ::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), envp.data()); error != 0) {
-    print_error({common::ErrorCode::worker, "cannot run " + pool.python + ": " + std::strerror(error)});
-    return k_exit_internal;
+  if (const int error = ::posix_spawnp(&pid, argv[0], actions, nullptr, argv.data(), envp.data()); error != 0) {
+    return common::fail(common::ErrorCode::worker, "cannot run " + pool.python + ": " + std::strerror(error));
   }
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : k_exit_internal;
+}
+
+std::string last_line(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::string last;
+  while (std::getline(in, line)) {
+    if (!line.empty()) last = line;
+  }
+  return last;
+}
+
+}  // namespace
+
+int run_pytest_in_foreground(const agent::PoolOptions& pool) {
+  auto status = run_worker_module(pool, {"--plain", "--"}, nullptr);
+  if (!status) {
+    print_error(status.error());
+    return k_exit_internal;
+  }
+  return *status;
+}
+
+common::Result<CoverageReport> report_coverage(const agent::PoolOptions& pool, int tests_failed) {
+  const auto& scratch = pool.basetemp_root;
+  std::error_code ec;
+  std::filesystem::create_directories(scratch, ec);
+  const auto result_path = scratch / "coverage.json";
+  const auto log_path = scratch / "coverage.log";
+  std::filesystem::remove(result_path, ec);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  auto status = run_worker_module(
+      pool, {"--coverage-report", result_path.string(), pool.coverage_dir.string(), std::to_string(tests_failed), "--"},
+      &actions);
+  posix_spawn_file_actions_destroy(&actions);
+  if (!status) return std::unexpected(status.error());
+  std::ifstream in(result_path);
+  const auto result = nlohmann::json::parse(in, nullptr, false);
+  if (!in || result.is_discarded() || !result.is_object() || !result.value("active", false)) {
+    const std::string why = last_line(log_path);
+    return common::fail(common::ErrorCode::internal,
+                        "pytest-cov could not report" + (why.empty() ? std::string() : ": " + why));
+  }
+  CoverageReport report;
+  if (auto text = result.find("text"); text != result.end() && text->is_string()) report.text = text->get<std::string>();
+  if (auto failed = result.find("failed"); failed != result.end() && failed->is_boolean()) report.failed = failed->get<bool>();
+  return report;
 }
 
 InterruptGuard::InterruptGuard(agent::Pool& pool) {

@@ -50,6 +50,16 @@ void print_error(const common::Error& error);
 // options such as --help, --version, --fixtures, --markers. Returns its exit code.
 [[nodiscard]] int run_pytest_in_foreground(const agent::PoolOptions& pool);
 
+// pytest-cov's part once the workers are done (collection.coverage): combines their data
+// (moved to pool.coverage_dir) and writes its reports in a pytest session that runs
+// nothing (`python -m drover_worker --coverage-report`, as after a run with
+// `tests_failed` failures); its output goes to a log in pool.basetemp_root. `text` is pytest-cov's terminal section; `failed`: --cov-fail-under not met.
+struct CoverageReport {
+  std::string text;
+  bool failed = false;
+};
+[[nodiscard]] common::Result<CoverageReport> report_coverage(const agent::PoolOptions& pool, int tests_failed);
+
 // While alive, SIGINT and SIGTERM interrupt `pool` instead of killing drover.
 class InterruptGuard {
  public:

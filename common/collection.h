@@ -63,6 +63,7 @@ struct Collection {
   // Not part of `hash`, and not sent to the farm (agents get the pytest args themselves).
   bool collect_only = false;  // --collect-only/--co: list the tests, run none
   int maxfail = 0;            // pytest's -x (1) / --maxfail N; 0: no limit
+  bool coverage = false;      // pytest-cov measures in the workers: drover combines and reports
 };
 
 }  // namespace drover::common

@@ -14,8 +14,9 @@ packages=(
   # run: the worker needs only pytest in the user's interpreter; these are Debian's
   python3 python3-pytest
   # integration tests and benchmarks: pytest-xdist to compare against, PyYAML to
-  # lint the CI examples, iproute2 for the network-namespace farm test
-  python3-pytest-xdist python3-yaml iproute2 procps
+  # lint the CI examples, pytest-cov for the coverage tests, iproute2 for the
+  # network-namespace farm test
+  python3-pytest-xdist python3-pytest-cov python3-yaml iproute2 procps
 )
 
 missing=()

@@ -7,6 +7,10 @@ pytest.exit() returncode after `exit`).
 
 `python -m drover_worker --plain -- PYTEST ARGS...` runs pytest in the foreground, as the
 `pytest` command would (for --help, --version, --fixtures, ...), and exits with its code.
+
+`python -m drover_worker --coverage-report FILE DIR FAILED -- PYTEST ARGS...` combines
+and reports pytest-cov's data that the workers left in DIR (--coverage-dir), as after a
+run with FAILED failed tests, and writes the outcome to FILE (cov_support.py).
 """
 
 import gc
@@ -18,7 +22,8 @@ from .wire import Reader, Writer
 
 USAGE = (
     "usage: python -m drover_worker --in-fd R --out-fd W [--basetemp DIR] [--timeout SEC]"
-    " [--capture-limit BYTES] [--maxfail N] [--seat CMD,MSG,OUT,BASETEMP ...] -- PYTEST ARGS..."
+    " [--capture-limit BYTES] [--maxfail N] [--seat CMD,MSG,OUT,BASETEMP ...] [--coverage-dir DIR]"
+    " -- PYTEST ARGS..."
 )
 EXIT_FATAL = 3
 MAX_TIMEOUT = 1e9  # seconds; faulthandler's timer overflows past ~9.2e9 (drover checks the same bound)
@@ -38,6 +43,7 @@ def parse_args(argv):
         "capture_limit": 1 << 20,
         "maxfail": None,
         "seat": [],
+        "coverage_dir": None,
     }
     converters = {
         "in_fd": _fd,
@@ -47,6 +53,7 @@ def parse_args(argv):
         "capture_limit": _count,
         "maxfail": _count,
         "seat": seats.parse,
+        "coverage_dir": str,
     }
     position = 0
     while position < len(argv):
@@ -135,6 +142,13 @@ def plain(pytest_args):
 def main(argv):
     if argv[:1] == ["--plain"]:
         return plain(argv[2:] if argv[1:2] == ["--"] else argv[1:])
+    if argv[:1] == ["--coverage-report"]:
+        if len(argv) < 5 or argv[4] != "--" or not argv[3].isdigit():
+            return _fail("usage: python -m drover_worker --coverage-report FILE DIR FAILED -- PYTEST ARGS...")
+        _as_pytest_command(argv[5:])
+        from . import cov_support
+
+        return cov_support.report(argv[5:], argv[1], argv[2], int(argv[3]))
     out_fd = None
     try:
         options, pytest_args = parse_args(argv)
@@ -190,6 +204,7 @@ def main(argv):
         hello=hello,
         output_id=(output.st_dev, output.st_ino),
         maxfail=options["maxfail"],
+        coverage_dir=options["coverage_dir"],
     )
     status = int(pytest.main(pytest_args, plugins=[plugin]))
     writer = plugin.writer  # a forked worker has its own

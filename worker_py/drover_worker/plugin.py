@@ -20,7 +20,7 @@ from collections import deque
 
 import pytest
 
-from . import gc_tuning, seats
+from . import cov_support, gc_tuning, seats
 from .wire import ProtocolError, Reader, Writer, check_indices
 
 _STATUSES = frozenset(("passed", "failed", "skipped", "xfailed", "xpassed", "error", ""))
@@ -46,6 +46,7 @@ class WorkerPlugin:
         hello=None,
         output_id=None,
         maxfail=None,
+        coverage_dir=None,
     ):
         self._reader = reader
         self._writer = writer
@@ -59,6 +60,8 @@ class WorkerPlugin:
         self._failures = 0  # tests of this worker that failed or errored
         self._failed_now = False  # a phase of the running test failed
         self._pytest_maxfail = 0  # pytest's own -x/--maxfail, reported to the agent
+        self._coverage = False  # pytest-cov measures: drover combines and reports (cov_support)
+        self._coverage_dir = coverage_dir
         self._dropped = []  # tests dropped by a stop, until the agent asks for them
         self._capture_limit = capture_limit
         self._stderr = stderr  # the worker's original stderr, for faulthandler dumps
@@ -100,16 +103,8 @@ class WorkerPlugin:
         if self._maxfail is not None and self._pytest_maxfail:
             self._maxfail = min(self._maxfail or self._pytest_maxfail, self._pytest_maxfail)
         option.maxfail = 0
-        # pytest-xdist: `-n` in the user's addopts must not make this worker a controller.
-        # Runs before xdist's own pytest_cmdline_main, which turns numprocesses into `tx`.
-        if hasattr(option, "numprocesses"):
-            option.numprocesses = 0
-            option.dist = "no"
-            option.tx = []
-            if hasattr(option, "distload"):
-                option.distload = False
-            if hasattr(option, "looponfail"):
-                option.looponfail = False
+        no_xdist(option)
+        self._coverage = cov_support.adopt(config, self._coverage_dir)
 
     def _set_basetemp(self, basetemp):
         if not basetemp:
@@ -173,7 +168,7 @@ class WorkerPlugin:
                 }
             )
         digest = hashlib.sha256("\n".join(item.nodeid for item in session.items).encode("utf-8"))
-        return {
+        message = {
             "type": "collected",
             "rootdir": self._rootdir(),
             "hash": digest.hexdigest(),
@@ -186,6 +181,9 @@ class WorkerPlugin:
             "collectonly": bool(getattr(self.config.option, "collectonly", False)),
             "maxfail": self._pytest_maxfail,
         }
+        if self._coverage:
+            message["coverage"] = True
+        return message
 
     def _fork_seats(self):
         """Forks the other workers (seats.py); in a forked one, takes its seat."""
@@ -525,6 +523,19 @@ class WorkerPlugin:
 
 # The terminal reporter's per-test hooks: progress letters, file names and percentages.
 _PROGRESS_HOOKS = ("pytest_runtest_logstart", "pytest_runtest_logreport", "pytest_runtest_logfinish")
+
+
+def no_xdist(option):
+    """pytest-xdist: `-n` in the user's addopts must not make this process a controller.
+    Called before xdist's own pytest_cmdline_main, which turns numprocesses into `tx`."""
+    if hasattr(option, "numprocesses"):
+        option.numprocesses = 0
+        option.dist = "no"
+        option.tx = []
+        if hasattr(option, "distload"):
+            option.distload = False
+        if hasattr(option, "looponfail"):
+            option.looponfail = False
 
 
 def _mute_progress(config):
