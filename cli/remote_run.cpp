@@ -318,7 +318,7 @@ std::optional<int> run_remote(const RunOptions& options) {
                                                                  std::chrono::duration<double>(Clock::now() - started).count(),
                                                                  warnings);
   const int maxfail = stricter_maxfail(options.maxfail, collection.maxfail);  // pytest's -x counts too
-  if (options.verbosity >= 0) reporter.collected(collection, selection.size(), 0);
+  reporter.collected(collection, selection.size(), 0);
 
   // What this client reports: every result, or in queue mode those its own pool ran.
   std::vector<std::optional<TestResult>> results(collection.items.size());

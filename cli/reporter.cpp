@@ -146,7 +146,8 @@ void Reporter::line(const std::string& text) {
 }
 
 void Reporter::collected(const common::Collection& collection, std::size_t selected, std::size_t workers) {
-  m_total = selected;
+  m_total = selected;  // the live line's total, with -q too
+  if (m_verbosity < 0) return;
   const std::size_t found = collection.items.size() + collection.deselected;  // before -k/-m, as pytest counts
   std::string text = "collected " + std::to_string(found) + " item" + (found == 1 ? "" : "s");
   if (!collection.errors.empty()) text += " / " + plural(static_cast<int>(collection.errors.size()), "error");

@@ -53,6 +53,7 @@ class Reporter {
 
   void header(const std::string& text);
   void line(const std::string& text);
+  // The run's size for the progress; prints pytest's "collected N items" line unless -q.
   void collected(const common::Collection& collection, std::size_t selected, std::size_t workers);
   void test_finished(const common::TestItem& item, const common::TestResult& result);
   // Prints the collection errors as pytest does ("ERROR collecting ...").

@@ -133,6 +133,47 @@ TEST(Reporter, WarningsSummaryBetweenFailuresAndShortSummary) {
   EXPECT_NE(quiet.find(" 1 failed, 0 passed, 1 warning in 0.50s "), std::string::npos) << quiet;
 }
 
+// -q on a terminal: no "collected" line, but the live line still knows the total.
+TEST(Reporter, QuietLiveLineCountsAgainstTheSelection) {
+  common::Collection collection;
+  collection.items = {{"a.py::t1", "a.py", "", 1, {}}, {"a.py::t2", "a.py", "", 2, {}}};
+  char* buffer = nullptr;
+  size_t size = 0;
+  std::FILE* out = open_memstream(&buffer, &size);
+  Reporter reporter(out, -1, true);
+  reporter.collected(collection, 2, 2);
+  reporter.test_finished(collection.items[0], result_of(0, {{Phase::call, Status::passed}}));
+  std::fclose(out);
+  const std::string text(buffer, size);
+  std::free(buffer);
+  EXPECT_EQ(text.find("collected"), std::string::npos) << text;
+  EXPECT_NE(text.find("[1/2] "), std::string::npos) << text;
+}
+
+// pytest-cov's section goes where pytest's terminal summary hooks print: after the
+// warnings summary, before the short test summary.
+TEST(Reporter, PluginSummaryBeforeTheShortSummary) {
+  common::Collection collection;
+  collection.items = {{"a.py::t1", "a.py", "", 1, {}}};
+  std::vector<std::optional<TestResult>> results(1);
+  results[0] = result_of(0, {{Phase::call, Status::failed}});
+  WarningsSummary warnings;
+  warnings.add(1, {"a.py::t1", "a.py:2: UserWarning: w\n", 1});
+  char* buffer = nullptr;
+  size_t size = 0;
+  std::FILE* out = open_memstream(&buffer, &size);
+  Reporter reporter(out, 0, false);
+  reporter.set_plugin_summary("\n---------- coverage: here -----------\nTOTAL 1 0 100%\n\n");
+  (void)reporter.finish(collection, results, 0.5, "", warnings);
+  std::fclose(out);
+  const std::string text(buffer, size);
+  std::free(buffer);
+  const auto coverage = text.find("---------- coverage: here");
+  ASSERT_NE(coverage, std::string::npos) << text;
+  EXPECT_LT(text.find("warnings summary"), coverage);
+  EXPECT_LT(coverage, text.find("short test summary info"));
+}
+
 TEST(Summary, CollectOnlyInPytestsWords) {
   EXPECT_EQ(collect_only_summary(3, 0, 0, 0.12), "3 tests collected in 0.12s");
   EXPECT_EQ(collect_only_summary(1, 0, 0, 0.12), "1 test collected in 0.12s");

@@ -123,7 +123,7 @@ int run_local(const RunOptions& options) {
     warnings.add_session(pool.session_warnings());
     return report_collect_only(reporter, options, *collection, selection, seconds_since(started), warnings);
   }
-  if (options.verbosity >= 0) reporter.collected(*collection, selection.size(), static_cast<std::size_t>(workers));
+  reporter.collected(*collection, selection.size(), static_cast<std::size_t>(workers));
 
   std::vector<std::optional<TestResult>> results(collection->items.size());
   WarningsSummary warnings;
