@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "cli/farm_client_commands.h"
 #include "cli/farm_commands.h"
 #include "cli/run_options.h"
 #include "cli/session.h"
@@ -50,6 +51,11 @@ common::Result<coordinator::CoordinatorConfig> resolve(const CLI::App& command,
     config.no_agent_timeout = *seconds;
   }
   config.insecure = flags.insecure;
+  if (!config.bind.starts_with("ipc://")) {
+    // Checked before the security check, which would otherwise ask for --insecure.
+    const std::string flag = command.count("--bind") > 0 || flags.config.empty() ? "--bind" : "bind (" + flags.config + ")";
+    if (auto valid = default_http_url(config.bind, flag); !valid) return std::unexpected(valid.error());
+  }
   if (!config.http.empty()) {
     if (auto parsed = coordinator::parse_host_port(config.http); !parsed) {
       return std::unexpected(parsed.error());

@@ -15,6 +15,8 @@
 namespace drover::cli {
 namespace {
 
+const char* n_or_s(std::size_t n, const char* one, const char* many) { return n == 1 ? one : many; }
+
 struct PlanFlags {
   RunFlags run;
   std::string json_path;  // "-" for stdout
@@ -82,10 +84,13 @@ int run_plan(const RunOptions& options, const PlanFlags& flags, int total_shards
     }
     if (flags.json_path == "-") return collection->items.empty() ? k_exit_no_tests : k_exit_ok;
   }
-  std::printf("%zu tests in %d shards (group by %s), durations from %s\n", collection->items.size(), total_shards,
+  const auto tests = [](std::size_t n) { return n == 1 ? "test " : "tests"; };
+  std::printf("%zu %s in %d %s (group by %s), durations from %s\n", collection->items.size(),
+              n_or_s(collection->items.size(), "test", "tests"), total_shards, n_or_s(total_shards, "shard", "shards"),
               std::string(common::to_string(options.group_by)).c_str(), durations_file.string().c_str());
   for (std::size_t i = 0; i < shards.size(); ++i) {
-    std::printf("shard %zu: %5zu tests  %9.2fs\n", i, shards[i].tests.size(), shards[i].estimate);
+    std::printf("shard %zu: %5zu %s  %9.2fs\n", i, shards[i].tests.size(), tests(shards[i].tests.size()),
+                shards[i].estimate);
   }
   std::printf("imbalance (max/mean): %.3f\n", imbalance);
   return collection->items.empty() ? k_exit_no_tests : k_exit_ok;

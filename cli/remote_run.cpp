@@ -71,7 +71,11 @@ common::Result<std::string> publish_workspace(const RunOptions& options, const s
   auto head = http->head(url);
   if (head && head->status == 200) return bundle->hash;
   auto put = common::expect_ok("PUT", url, http->put(url, bundle->bytes, "application/x-tar"));
-  if (!put) return std::unexpected(put.error());
+  if (!put) {
+    common::Error error = put.error();
+    if (std::getenv("DROVER_HTTP") == nullptr) error.message += " (set DROVER_HTTP to the coordinator's --http address)";
+    return std::unexpected(error);
+  }
   return bundle->hash;
 }
 
@@ -268,11 +272,12 @@ std::optional<int> run_remote(const RunOptions& options) {
   const std::string http = env_or("DROVER_HTTP", *http_url);
   const std::string token = env_or("DROVER_TOKEN", "");
 
-  if (queue) {
-    // Nothing breaks when the coordinator is down: the job runs its static shard.
-    // Only silence counts as down; a coordinator that refuses us is an error.
+  {
+    // The coordinator first, so that one that is down (or a wrong address) says so, not
+    // as a failed upload to its HTTP API. A queue job then runs its static shard: only
+    // silence counts as down; a coordinator that refuses us is an error.
     auto probe = connect_client(options, *curve);
-    if (!probe && probe.error().code == ErrorCode::io) {
+    if (queue && !probe && probe.error().code == ErrorCode::io) {
       std::fprintf(stderr, "drover: warning: %s; running static shard %d of %d instead\n",
                    probe.error().message.c_str(), options.shard->index, options.shard->total);
       std::fflush(stderr);

@@ -3,8 +3,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <array>
+#include <charconv>
 #include <fstream>
 #include <sstream>
+
+#include "common/planner.h"
 
 namespace drover::common {
 namespace {
@@ -71,6 +74,14 @@ Result<Config> parse_config(const std::string& text, const std::string& name) {
       ok = set(config.python, "a path");
     } else if (key == "workers") {
       ok = set(config.workers, "'auto' or a number");
+      if (ok && *config.workers != "auto") {
+        int count = 0;
+        const std::string& given = *config.workers;
+        const auto [end, ec] = std::from_chars(given.data(), given.data() + given.size(), count);
+        if (ec != std::errc() || end != given.data() + given.size() || count < 1) {
+          return fail(ErrorCode::usage, name + ": 'workers' must be 'auto' or a number >= 1");
+        }
+      }
     } else if (key == "timeout") {
       ok = set(config.timeout, "a number of seconds");
       if (ok && !(*config.timeout >= 0 && *config.timeout <= k_max_timeout)) {  // also NaN
@@ -90,6 +101,9 @@ Result<Config> parse_config(const std::string& text, const std::string& name) {
       ok = set(config.durations, "a path");
     } else if (key == "group_by") {
       ok = set(config.group_by, "none, file or class");
+      if (ok && !parse_group_by(*config.group_by)) {
+        return fail(ErrorCode::usage, name + ": 'group_by' must be none, file or class");
+      }
     } else if (key == "capture_limit") {
       ok = set(config.capture_limit, "a number of bytes");
       if (ok && *config.capture_limit <= 0) return fail(ErrorCode::usage, name + ": 'capture_limit' must be > 0");

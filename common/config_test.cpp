@@ -48,6 +48,9 @@ TEST(Config, RejectsUnknownKeysAndWrongTypesInOneLine) {
       {"- a\n- b\n", "drover.yaml: expected a mapping of settings"},
       {"python: [a]\n", "drover.yaml: 'python' must be a single value"},
       {"worker_start: spawn\n", "drover.yaml: 'worker_start' must be auto, fork or exec"},
+      {"workers: lots\n", "drover.yaml: 'workers' must be 'auto' or a number >= 1"},
+      {"workers: 0\n", "drover.yaml: 'workers' must be 'auto' or a number >= 1"},
+      {"group_by: module\n", "drover.yaml: 'group_by' must be none, file or class"},
   };
   for (const auto& [text, message] : cases) {
     auto config = parse_config(text, "drover.yaml");
