@@ -29,9 +29,22 @@ int main(int argc, char** argv) {
       return drover::cli::k_exit_usage;
     }
   }
-  std::reverse(args.begin(), args.end());  // CLI11 takes a vector in reverse order
   int exit_code = 0;
   drover::cli::add_all_commands(app, exit_code, passthrough);
+  // CLI11 would only say "A subcommand is required" for a mistyped one.
+  if (!args.empty() && !args.front().starts_with("-")) {
+    std::string known;
+    bool found = false;
+    for (const CLI::App* command : app.get_subcommands({})) {
+      found = found || command->check_name(args.front());
+      known += (known.empty() ? "" : ", ") + command->get_name();
+    }
+    if (!found) {
+      std::fprintf(stderr, "ERROR: unknown command '%s' (choose from %s)\n", args.front().c_str(), known.c_str());
+      return drover::cli::k_exit_usage;
+    }
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes a vector in reverse order
   try {
     app.parse(args);
   } catch (const CLI::CallForHelp& e) {

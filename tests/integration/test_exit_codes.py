@@ -94,6 +94,12 @@ def test_empty_value_after_equals_names_the_flag(drover, copy_suite):
     assert result.stderr.strip() == "ERROR: argument --shard: expected one argument", result.describe()
 
 
+def test_mistyped_command_is_named(drover, tmp_path):
+    result = h.run_drover_tool(tmp_path, "rn")
+    assert result.rc == 4, result.describe()
+    assert result.stderr.startswith("ERROR: unknown command 'rn' (choose from run, "), result.describe()
+
+
 def test_interpreter_that_does_not_exist(drover, copy_suite):
     suite = copy_suite("collect_error")
     missing = str(suite / "no" / "python3")
