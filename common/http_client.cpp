@@ -198,8 +198,9 @@ class HttplibClient final : public HttpClient {
     // caught by the read/write timeouts, a trickling one by the watchdog.
     const double connect_timeout = std::min(m_options.connect_timeout, m_options.timeout);
     client->set_connection_timeout(std::chrono::duration<double>(connect_timeout));
-    client->set_read_timeout(std::chrono::duration<double>(m_options.timeout));
-    client->set_write_timeout(std::chrono::duration<double>(m_options.timeout));
+    const double silence = std::min(m_options.silence_timeout, m_options.timeout);
+    client->set_read_timeout(std::chrono::duration<double>(silence));
+    client->set_write_timeout(std::chrono::duration<double>(silence));
     client->set_url_encode(false);  // callers percent-encode; send the path as given
     if (!m_options.token.empty()) client->set_bearer_token_auth(m_options.token);
 
@@ -217,6 +218,11 @@ class HttplibClient final : public HttpClient {
                                   result.error() == httplib::Error::ConnectionTimeout;
       if (fired || (!connect_failed && elapsed.count() >= m_options.timeout)) {
         return fail(ErrorCode::io, what + ": timed out after " + seconds_text(m_options.timeout));
+      }
+      const bool transfer_failed = result.error() == httplib::Error::Read || result.error() == httplib::Error::Write;
+      if (transfer_failed && silence < m_options.timeout && elapsed.count() >= silence) {
+        return fail(ErrorCode::io, what + ": no answer from " + parsed->host + ":" + std::to_string(parsed->port) +
+                                       " for " + seconds_text(silence));
       }
       return fail(ErrorCode::io, what + ": " + describe(result.error(), *parsed, connect_timeout));
     }

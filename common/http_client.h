@@ -4,9 +4,9 @@
 // tests and callers that need no network can substitute their own HttpClient.
 //
 // Every request carries `Authorization: Bearer TOKEN` when a token is set,
-// and is bounded by a connect timeout and a total timeout, so a dead server
-// never hangs the CLI: the socket is shut down once the total timeout has
-// passed, however slowly the server trickles bytes. Name resolution is not
+// and is bounded by a connect timeout, a silence timeout and a total timeout, so
+// a dead server never hangs the CLI: the socket is shut down once the total
+// timeout has passed, however slowly the server trickles bytes. Name resolution is not
 // bounded by either (getaddrinfo blocks). Redirects are not followed and proxy
 // variables (http_proxy, ...) are not read. The path is sent as given, so
 // callers percent-encode what needs it.
@@ -28,6 +28,10 @@ struct HttpOptions {
   std::string token;              // bearer token, "" for none
   double connect_timeout = 10.0;  // seconds
   double timeout = 600.0;         // seconds for the whole transfer
+  // Seconds without a byte either way once connected: a server that accepted the
+  // connection and then says nothing (hung, or a proxy that never answers) is given up
+  // on after this, not after the whole `timeout`.
+  double silence_timeout = 30.0;
 };
 
 struct HttpResponse {

@@ -227,6 +227,27 @@ TEST(HttpClient, TotalTimeoutBoundsATricklingServer) {
   expect_timeout(server.url("/trickle"), 0.5, "0.5s", std::chrono::milliseconds(1500));
 }
 
+TEST(HttpClient, ServerThatAcceptsAndNeverAnswersIsGivenUpOn) {
+  // A hung server or proxy: the connection is accepted (by the kernel's backlog), then
+  // nothing. The silence timeout ends the request long before the total one.
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  const int port = bind_loopback(listener);
+  ASSERT_GT(port, 0);
+  ASSERT_EQ(listen(listener, 4), 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/api/v1/health";
+  HttpOptions options;
+  options.timeout = 60;
+  options.silence_timeout = 0.3;
+  const auto start = std::chrono::steady_clock::now();
+  auto result = make_http_client(options)->get(url);
+  close(listener);
+  ASSERT_FALSE(result);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(result.error().code, ErrorCode::io);
+  EXPECT_EQ(result.error().message, "GET " + url + ": no answer from 127.0.0.1:" + std::to_string(port) + " for 0.3s");
+}
+
 TEST(HttpClient, PathAndQueryAreSentAsGiven) {
   TestServer server;
   auto client = make_http_client();
