@@ -147,7 +147,7 @@ CollectedMessage decode_collected(const json& object) {
   }
   for (const json& value : list_or_empty(object, "errors")) {
     const json& entry = object_entry(value, "errors");
-    collection.errors.push_back({text(entry, "nodeid", true), text(entry, "longrepr")});
+    collection.errors.push_back({text(entry, "nodeid", true), text(entry, "longrepr"), text(entry, "message")});
   }
   for (const json& value : list_or_empty(object, "skips")) {
     const json& entry = object_entry(value, "skips");
@@ -163,6 +163,14 @@ CollectedMessage decode_collected(const json& object) {
   if (auto it = object.find("collectonly"); it != object.end() && !it->is_null()) {
     if (!it->is_boolean()) throw BadField{"\"collectonly\" is not a boolean"};
     collection.collect_only = it->get<bool>();
+  }
+  if (auto it = object.find("reportchars"); it != object.end() && !it->is_null()) {
+    if (!it->is_string()) throw BadField{"\"reportchars\" is not a string"};
+    collection.reportchars = it->get<std::string>();
+  }
+  if (auto it = object.find("continue_on_collection_errors"); it != object.end() && !it->is_null()) {
+    if (!it->is_boolean()) throw BadField{"\"continue_on_collection_errors\" is not a boolean"};
+    collection.continue_on_collection_errors = it->get<bool>();
   }
   if (auto it = object.find("coverage"); it != object.end() && !it->is_null()) {
     if (!it->is_boolean()) throw BadField{"\"coverage\" is not a boolean"};
@@ -191,6 +199,7 @@ ReportMessage decode_report(const json& object) {
   report.longrepr = text(object, "longrepr");
   report.message = text(object, "message");
   report.crash = text(object, "crash");
+  report.skip_where = text(object, "skip_where");
   report.sections = string_pairs(object, "sections");
   report.properties = string_pairs(object, "properties");
   return out;

@@ -41,7 +41,7 @@ int run_plan(const RunOptions& options, const PlanFlags& flags, int total_shards
     print_error(durations.error());
     return exit_code_for(durations.error());
   }
-  if (!collection->errors.empty() && !options.continue_on_collection_errors) {
+  if (stops_on_collection_errors(options, *collection)) {
     print_error({common::ErrorCode::collection, "collection failed in " + collection->errors.front().nodeid +
                                                     " (use --continue-on-collection-errors to plan anyway)"});
     return k_exit_interrupted;

@@ -358,7 +358,7 @@ std::optional<int> run_remote(const RunOptions& options) {
     }
     return counts;
   };
-  if (!collection.errors.empty() && !options.continue_on_collection_errors) {
+  if (stops_on_collection_errors(options, collection)) {
     finish(collection_errors_stop(collection));
     return k_exit_interrupted;
   }
@@ -514,7 +514,7 @@ std::optional<int> run_remote(const RunOptions& options) {
   const bool failed_run = finished->state == "failed";
   if (failed_run) print_error({ErrorCode::internal, "run " + run_id + " failed: " + finished->reason});
   const Counts counts = finish(stop_message);
-  if (queue && options.verbosity >= 0) {
+  if (queue) {  // the whole run's verdict: shown with -q too, like the closing line
     Counts whole;
     auto count = [&](const char* status) {
       auto found = finished->counts.find(status);

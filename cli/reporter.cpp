@@ -1,7 +1,11 @@
 #include "cli/reporter.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <string_view>
+#include <tuple>
 
 namespace drover::cli {
 namespace {
@@ -53,6 +57,39 @@ bool counted(const PhaseReport& report) {
 
 bool is_error_report(const PhaseReport& report) {
   return report.status == Status::error;
+}
+
+// Characters as a terminal shows them (UTF-8 code points; pytest counts wcwidth).
+std::size_t display_width(std::string_view text) {
+  return static_cast<std::size_t>(
+      std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+// The first `width` characters of `text`.
+std::string head_chars(const std::string& text, std::size_t width) {
+  std::size_t seen = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80 && seen++ == width) return text.substr(0, i);
+  }
+  return text;
+}
+
+// pytest's _format_trimmed(" - {}", message, available): the message's first line, cut
+// with "..." to fit; nothing when not even " - ..." fits.
+std::string trimmed_message(const std::string& message, std::size_t available) {
+  const std::string first = message.substr(0, message.find('\n'));
+  const std::size_t format_width = 3;  // " - "
+  if (format_width + 3 > available) return "";
+  if (format_width + display_width(first) <= available) return " - " + first;
+  return " - " + head_chars(first, available - 3 - format_width) + "...";
+}
+
+// pytest's running_on_ci(): short summary messages are not cut there.
+bool running_on_ci() { return std::getenv("CI") != nullptr || std::getenv("BUILD_NUMBER") != nullptr; }
+
+std::string strip_skipped_prefix(const std::string& reason) {
+  constexpr std::string_view prefix = "Skipped: ";
+  return reason.starts_with(prefix) ? reason.substr(prefix.size()) : reason;
 }
 
 }  // namespace
@@ -131,10 +168,10 @@ Reporter::Reporter(std::FILE* out, int verbosity, bool tty, int width)
 
 std::string Reporter::ruled(const std::string& text, char fill) const {
   if (text.empty()) return std::string(m_width, fill);
-  const int room = m_width - static_cast<int>(text.size()) - 2;
-  if (room < 2) return text;
-  const int left = room / 2;
-  return std::string(left, fill) + " " + text + " " + std::string(room - left, fill);
+  // As pytest's sep(): at least one fill character each side, however long the text.
+  const int room = m_width - static_cast<int>(display_width(text)) - 2;
+  const int left = std::max(room / 2, 1);
+  return std::string(left, fill) + " " + text + " " + std::string(std::max(room - left, 1), fill);
 }
 
 void Reporter::header(const std::string& text) { line(ruled(text, '=')); }
@@ -224,8 +261,83 @@ void Reporter::stop_line(const std::string& stop_message) {
   if (end != std::string::npos) std::fprintf(m_out, "%s\n", stop_message.substr(end + 1).c_str());
 }
 
-void Reporter::collection_error_summary(const common::Collection& collection, std::vector<std::string>& summary) {
-  for (const auto& error : collection.errors) summary.push_back("ERROR " + error.nodeid);
+std::vector<std::string> Reporter::short_summary(const common::Collection& collection,
+                                                 const std::vector<std::optional<TestResult>>& results) const {
+  std::vector<std::string> lines;
+  const bool on_ci = running_on_ci();
+  // pytest's _get_line_with_reprcrash_message: the crash message's first line (none when
+  // the report has no crash location, e.g. a strict XPASS), cut to the terminal's width.
+  auto simple = [&](const char* word, const std::string& nodeid, const std::string& message) {
+    std::string line = std::string(word) + " " + nodeid;
+    if (message.empty()) return line;
+    if (on_ci) return line + " - " + message;  // whole, as pytest does on CI
+    const std::size_t used = display_width(line);
+    return line + trimmed_message(message, used < static_cast<std::size_t>(m_width) ? m_width - used : 0);
+  };
+  auto each_phase = [&](auto wanted, auto emit) {
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (!results[i]) continue;
+      for (const PhaseReport& report : results[i]->phases) {
+        if (wanted(report)) emit(collection.items[i].nodeid, report);
+      }
+    }
+  };
+  auto with_status = [](Status status) { return [status](const PhaseReport& report) { return report.status == status; }; };
+  for (const char part : collection.reportchars) {
+    switch (part) {
+      case 'f':
+        each_phase(with_status(Status::failed), [&](const std::string& nodeid, const PhaseReport& report) {
+          lines.push_back(simple("FAILED", nodeid, report.crash));
+        });
+        break;
+      case 'E':
+        for (const auto& error : collection.errors) lines.push_back(simple("ERROR", error.nodeid, error.message));
+        each_phase(with_status(Status::error), [&](const std::string& nodeid, const PhaseReport& report) {
+          lines.push_back(simple("ERROR", nodeid, report.crash));
+        });
+        break;
+      case 'p':
+        each_phase([](const PhaseReport& report) { return report.status == Status::passed && report.when == Phase::call; },
+                   [&](const std::string& nodeid, const PhaseReport&) { lines.push_back("PASSED " + nodeid); });
+        break;
+      case 'x':
+        each_phase(with_status(Status::xfailed), [&](const std::string& nodeid, const PhaseReport& report) {
+          lines.push_back("XFAIL " + nodeid + (report.message.empty() ? "" : " - " + report.message));
+        });
+        break;
+      case 'X':
+        each_phase(with_status(Status::xpassed), [&](const std::string& nodeid, const PhaseReport& report) {
+          lines.push_back("XPASS " + nodeid + " " + report.message);
+        });
+        break;
+      case 's': {
+        // pytest's _folded_skips: one line per place and reason, with how many.
+        std::vector<std::tuple<std::string, std::string, int>> folded;
+        auto fold = [&](const std::string& where, const std::string& reason) {
+          auto same = std::find_if(folded.begin(), folded.end(), [&](const auto& entry) {
+            return std::get<0>(entry) == where && std::get<1>(entry) == reason;
+          });
+          if (same != folded.end()) {
+            ++std::get<2>(*same);
+          } else {
+            folded.emplace_back(where, reason, 1);
+          }
+        };
+        for (const auto& skip : collection.skips) {
+          fold(skip.file + ":" + std::to_string(skip.line), strip_skipped_prefix(skip.reason));
+        }
+        each_phase(with_status(Status::skipped), [&](const std::string& nodeid, const PhaseReport& report) {
+          fold(report.skip_where.empty() ? nodeid : report.skip_where, strip_skipped_prefix(report.message));
+        });
+        for (const auto& [where, reason, count] : folded) {
+          lines.push_back("SKIPPED [" + std::to_string(count) + "] " + where + ": " + reason);
+        }
+        break;
+      }
+      default: break;  // 'w' (the warnings summary), 'P' (passes with their output): elsewhere or not shown
+    }
+  }
+  return lines;
 }
 
 void Reporter::warnings_section(const common::Collection& collection, const WarningsSummary& warnings) {
@@ -241,8 +353,7 @@ void Reporter::collect_only(const common::Collection& collection, const std::vec
   if (!selection.empty()) std::fputc('\n', m_out);
   collection_errors(collection);
   warnings_section(collection, warnings);
-  std::vector<std::string> summary;
-  collection_error_summary(collection, summary);
+  const std::vector<std::string> summary = short_summary(collection, {});
   if (!summary.empty()) {
     header("short test summary info");
     for (const auto& text : summary) std::fprintf(m_out, "%s\n", text.c_str());
@@ -316,23 +427,7 @@ Counts Reporter::finish(const common::Collection& collection,
   warnings_section(collection, warnings);
   std::fputs(m_plugin_summary.c_str(), m_out);
 
-  std::vector<std::string> summary;
-  auto add_summary = [&](const char* word, const std::string& nodeid, const std::string& message) {
-    summary.push_back(std::string(word) + " " + nodeid + (message.empty() ? "" : " - " + message));
-  };
-  for (std::size_t i = 0; i < results.size(); ++i) {
-    if (!results[i]) continue;
-    for (const PhaseReport& report : results[i]->phases) {
-      if (report.status == Status::failed) add_summary("FAILED", collection.items[i].nodeid, report.message);
-    }
-  }
-  collection_error_summary(collection, summary);
-  for (std::size_t i = 0; i < results.size(); ++i) {
-    if (!results[i]) continue;
-    for (const PhaseReport& report : results[i]->phases) {
-      if (report.status == Status::error) add_summary("ERROR", collection.items[i].nodeid, report.message);
-    }
-  }
+  const std::vector<std::string> summary = short_summary(collection, results);
   if (!summary.empty()) {
     header("short test summary info");
     for (const auto& text : summary) std::fprintf(m_out, "%s\n", text.c_str());

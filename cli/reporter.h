@@ -83,7 +83,9 @@ class Reporter {
   void progress_dot(const common::TestResult& result);
   void clear_live_line();
   void stop_line(const std::string& stop_message);
-  void collection_error_summary(const common::Collection& collection, std::vector<std::string>& summary);
+  // The "short test summary info" lines for pytest's -r characters (collection.reportchars).
+  [[nodiscard]] std::vector<std::string> short_summary(const common::Collection& collection,
+                                                       const std::vector<std::optional<common::TestResult>>& results) const;
   void warnings_section(const common::Collection& collection, const WarningsSummary& warnings);
 
   std::FILE* m_out;

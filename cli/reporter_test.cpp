@@ -24,6 +24,7 @@ TestResult result_of(common::TestIndex index, std::vector<std::pair<Phase, Statu
     report.outcome = status == Status::failed || status == Status::error ? "failed" : "passed";
     if (status == Status::failed) report.longrepr = "E   assert 1 == 2";
     report.message = status == Status::failed ? "assert 1 == 2" : "";
+    report.crash = report.message;
     result.phases.push_back(report);
   }
   return result;
@@ -198,7 +199,7 @@ std::string captured(const std::function<void(Reporter&)>& body, int verbosity =
 TEST(Reporter, CollectOnlyListsNodeIdsThenErrors) {
   common::Collection collection;
   collection.items = {{"a.py::t1", "a.py", "", 1, {}}, {"a.py::t2", "a.py", "", 2, {}}};
-  collection.errors = {{"bad.py", "E   ImportError"}};
+  collection.errors = {{"bad.py", "E   ImportError", ""}};
   const std::string text =
       captured([&](Reporter& r) {
         r.collect_only(collection, {0, 1}, 0.3, "Interrupted: 1 error during collection", WarningsSummary{});
@@ -214,7 +215,7 @@ TEST(Reporter, CollectOnlyListsNodeIdsThenErrors) {
 TEST(Reporter, CollectOnlyHasTheWarningsSummaryWithoutACount) {
   common::Collection collection;
   collection.items = {{"a.py::t1", "a.py", "", 1, {}}};
-  collection.errors = {{"bad.py", "E   ImportError"}};
+  collection.errors = {{"bad.py", "E   ImportError", ""}};
   WarningsSummary warnings;
   warnings.add_session({{"a.py:2", "a.py:2: UserWarning: w\n  warn('w')\n", 1}});
   auto listed = [&] {

@@ -150,7 +150,7 @@ int run_local(const RunOptions& options) {
     return counts;
   };
 
-  if (!collection->errors.empty() && !options.continue_on_collection_errors) {
+  if (stops_on_collection_errors(options, *collection)) {
     finish(collection_errors_stop(*collection));
     return k_exit_interrupted;
   }

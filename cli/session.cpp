@@ -65,6 +65,11 @@ common::Result<void> check_junitxml(const RunOptions& options, const common::Col
   return {};
 }
 
+bool stops_on_collection_errors(const RunOptions& options, const common::Collection& collection) {
+  return !collection.errors.empty() && !options.continue_on_collection_errors &&
+         !collection.continue_on_collection_errors;
+}
+
 std::string collection_errors_stop(const common::Collection& collection) {
   const auto errors = collection.errors.size();
   return "Interrupted: " + std::to_string(errors) + (errors == 1 ? " error" : " errors") + " during collection";
@@ -73,7 +78,7 @@ std::string collection_errors_stop(const common::Collection& collection) {
 int report_collect_only(Reporter& reporter, const RunOptions& options, const common::Collection& collection,
                         const std::vector<common::TestIndex>& selection, double elapsed,
                         const WarningsSummary& warnings) {
-  const bool stopped = !collection.errors.empty() && !options.continue_on_collection_errors;
+  const bool stopped = stops_on_collection_errors(options, collection);
   reporter.collect_only(collection, selection, elapsed, stopped ? collection_errors_stop(collection) : "", warnings);
   if (stopped) return k_exit_interrupted;
   if (!collection.errors.empty()) return k_exit_tests_failed;

@@ -25,6 +25,10 @@ void print_error(const common::Error& error);
 // junit_* ini options (common::check_junit_ini); pytest fails on a bad one, exit 3.
 [[nodiscard]] common::Result<void> check_junitxml(const RunOptions& options, const common::Collection& collection);
 
+// Collection errors end the run before any test: unless --continue-on-collection-errors,
+// drover's own or pytest's (after `--` or in the ini's addopts).
+[[nodiscard]] bool stops_on_collection_errors(const RunOptions& options, const common::Collection& collection);
+
 // "Interrupted: 2 errors during collection": the stop line of a run that collection
 // errors end (unless --continue-on-collection-errors).
 [[nodiscard]] std::string collection_errors_stop(const common::Collection& collection);

@@ -26,6 +26,7 @@ struct TestItem {
 struct CollectError {
   std::string nodeid;    // "pkg/test_bad.py"
   std::string longrepr;  // pytest's text for it
+  std::string message;   // first line of its crash message, when pytest has one ("" else)
 };
 
 // A module skipped at collection time (pytest.skip(allow_module_level=True),
@@ -64,6 +65,8 @@ struct Collection {
   bool collect_only = false;  // --collect-only/--co: list the tests, run none
   int maxfail = 0;            // pytest's -x (1) / --maxfail N; 0: no limit
   bool coverage = false;      // pytest-cov measures in the workers: drover combines and reports
+  std::string reportchars = "fE";  // pytest's -r, resolved (getreportopt): the short summary's parts
+  bool continue_on_collection_errors = false;  // pytest's own flag (args or addopts)
 };
 
 }  // namespace drover::common

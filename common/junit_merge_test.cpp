@@ -189,7 +189,7 @@ TEST_F(JunitMergeTest, PlainPytestReportTotalsAndCounts) {
 }
 
 TEST_F(JunitMergeTest, CollectionErrorsOfEveryShardCountOnce) {
-  m_collection.errors.push_back({"d/test_bad.py", "ImportError"});
+  m_collection.errors.push_back({"d/test_bad.py", "ImportError", ""});
   const MergedReport merged = merge_junit({shard(0, 2, {0, 1, 2}), shard(1, 2, {3, 4, 5})}, "");
   EXPECT_TRUE(merged.problems.empty()) << problems(merged);
   EXPECT_EQ(merged.tests, 7);

@@ -191,7 +191,7 @@ TEST_F(JunitWriterTest, SyntheticResultsAreErrorsAndFailures) {
 }
 
 TEST_F(JunitWriterTest, CollectionErrorsAndModuleSkips) {
-  m_collection.errors.push_back({"pkg/test_broken.py", "ImportError while importing test module"});
+  m_collection.errors.push_back({"pkg/test_broken.py", "ImportError while importing test module", ""});
   m_collection.skips.push_back({"pkg/test_modskip.py", "pkg/test_modskip.py", 2, "Skipped: no database"});
   const pugi::xml_node suite = write(JunitReport{});
   const pugi::xml_node error = suite.child("testcase");
@@ -234,7 +234,7 @@ TEST_F(JunitWriterTest, CapturedOutputFollowsJunitLogging) {
 
 TEST_F(JunitWriterTest, Xunit1AddsFileAndZeroBasedLine) {
   const auto index = add("pkg/test_mod.py::TestC::test_m");  // line 10, 1-based
-  m_collection.errors.push_back({"pkg/test_broken.py", "ImportError"});
+  m_collection.errors.push_back({"pkg/test_broken.py", "ImportError", ""});
   JunitReport report;
   m_collection.junit.family = "xunit1";
   report.results.push_back(with_call(index, phase(Phase::call, "passed", Status::passed)));

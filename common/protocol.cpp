@@ -43,7 +43,7 @@ void fields(V& v, M& m) {
     v("nodeid", m.nodeid), v("file", m.file), v("cls", m.cls), v("line", m.line);
     v("markers", m.markers);
   } else if constexpr (std::is_same_v<T, CollectError>) {
-    v("nodeid", m.nodeid), v("longrepr", m.longrepr);
+    v("nodeid", m.nodeid), v("longrepr", m.longrepr), v("message", m.message);
   } else if constexpr (std::is_same_v<T, CollectSkip>) {
     v("nodeid", m.nodeid), v("file", m.file), v("line", m.line), v("reason", m.reason);
   } else if constexpr (std::is_same_v<T, JunitIni>) {
@@ -57,6 +57,7 @@ void fields(V& v, M& m) {
     v("when", m.when), v("outcome", m.outcome), v("status", m.status);
     v("duration", m.duration), v("longrepr", m.longrepr), v("message", m.message);
     v("sections", m.sections), v("crash", m.crash), v("properties", m.properties);
+    v("skip_where", m.skip_where);
   } else if constexpr (std::is_same_v<T, Warning>) {
     v("location", m.location), v("message", m.message), v("count", m.count);
   } else if constexpr (std::is_same_v<T, TestResult>) {

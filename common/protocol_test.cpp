@@ -93,7 +93,7 @@ TEST(ProtocolTest, RunSubmitCarriesCollection) {
   submit.collection.items = {{"t/test_a.py::test_x", "t/test_a.py", "", 3, {"slow"}},
                              {"t/test_a.py::T::test_y", "t/test_a.py", "T", 9, {}}};
   submit.collection.hash = "h";
-  submit.collection.errors = {{"t/test_bad.py", "SyntaxError"}};
+  submit.collection.errors = {{"t/test_bad.py", "SyntaxError", "SyntaxError: bad"}};
   submit.collection.junit.suite_name = "mysuite";
   submit.collection.junit.family = "xunit1";
   submit.collection.junit.logging = "all";

@@ -36,6 +36,9 @@ struct PhaseReport {
   // A failure's whole crash message (pytest's reprcrash.message, every line), when
   // its longrepr has one; "" otherwise. pytest's JUnit writes it as the message.
   std::string crash;
+  // A skip's place in pytest's short summary ("SKIPPED [n] WHERE: reason"): "file:line",
+  // or "file" for a skip marker; relative to the invocation directory. "" when not a skip.
+  std::string skip_where;
   // ("Captured stdout call", text), ("Captured stderr call", ...), ("Captured log call", ...)
   std::vector<std::pair<std::string, std::string>> sections;
   // pytest's item.user_properties as (name, str(value)): record_property().

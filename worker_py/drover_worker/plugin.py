@@ -17,6 +17,7 @@ import io
 import os
 import time
 from collections import deque
+from pathlib import Path
 
 import pytest
 
@@ -128,7 +129,11 @@ class WorkerPlugin:
     def pytest_collectreport(self, report):
         self._collect_nodeids.append(report.nodeid)
         if report.failed:
-            self._errors.append({"nodeid": report.nodeid, "longrepr": _text(report.longrepr)})
+            error = {"nodeid": report.nodeid, "longrepr": _text(report.longrepr)}
+            crash = getattr(report.longrepr, "reprcrash", None)
+            if crash is not None:  # pytest's short summary shows it after the node id
+                error["message"] = _first_line(crash.message)
+            self._errors.append(error)
         elif report.skipped and isinstance(report.longrepr, tuple):
             path, line, reason = report.longrepr
             self._skips.append(
@@ -180,6 +185,10 @@ class WorkerPlugin:
             "show_warnings": _shows_warnings(self.config),
             "collectonly": bool(getattr(self.config.option, "collectonly", False)),
             "maxfail": self._pytest_maxfail,
+            "reportchars": _reportchars(self.config),
+            "continue_on_collection_errors": bool(
+                getattr(self.config.option, "continue_on_collection_errors", False)
+            ),
         }
         if self._coverage:
             message["coverage"] = True
@@ -378,13 +387,14 @@ class WorkerPlugin:
             quiet = _QUIET % (self._index, report.when, report.outcome, status, float(report.duration))
             self._writer.send_raw(quiet)
             return
-        crash = None
+        crash = skip_where = None
         if longrepr is None:
             text = message = ""
         elif isinstance(longrepr, tuple):  # a skip: (path, 1-based line, "Skipped: reason")
             path, line, reason = longrepr
             message = _strip_prefix(reason)
             text = "%s:%s: %s" % (self._relpath(path), line, message)
+            skip_where = self._skip_where(report, path, line)
         else:
             text = _text(longrepr)
             crash = getattr(longrepr, "reprcrash", None)
@@ -408,7 +418,23 @@ class WorkerPlugin:
             sent["crash"] = str(crash.message)  # pytest's JUnit message, all its lines
         if properties:
             sent["properties"] = [[str(name), str(value)] for name, value in properties]
+        if skip_where is not None:
+            sent["skip_where"] = skip_where
         self._writer.send(sent)
+
+    def _skip_where(self, report, path, line):
+        """Where pytest's short summary puts a skip ("SKIPPED [2] file:line: reason"): relative
+        to the invocation directory, without the line for a skip marker (_folded_skips)."""
+        try:
+            from _pytest.pathlib import bestrelpath
+
+            where = bestrelpath(self.config.invocation_params.dir, Path(path))
+        except (ImportError, AttributeError, ValueError):
+            where = self._relpath(path)
+        keywords = getattr(report, "keywords", {})
+        if report.when == "setup" and "skip" in keywords and "pytestmark" not in keywords:
+            return where
+        return "%s:%s" % (where, line)
 
     def pytest_warning_recorded(self, warning_message, when, nodeid, location):
         # Warnings recorded once the run loop is over (sessionfinish, the worker's own
@@ -523,6 +549,16 @@ class WorkerPlugin:
 
 # The terminal reporter's per-test hooks: progress letters, file names and percentages.
 _PROGRESS_HOOKS = ("pytest_runtest_logstart", "pytest_runtest_logreport", "pytest_runtest_logfinish")
+
+
+def _reportchars(config):
+    """pytest's -r characters as its terminal reporter resolves them ("fE" by default)."""
+    try:
+        from _pytest.terminal import getreportopt
+
+        return getreportopt(config)
+    except (ImportError, AttributeError):  # no terminal plugin (-p no:terminal)
+        return "fE"
 
 
 def no_xdist(option):

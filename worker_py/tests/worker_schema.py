@@ -46,8 +46,11 @@ WORKER_OPTIONAL = {
         "collectonly": bool,
         "maxfail": _INT,
         "show_warnings": bool,
+        "reportchars": _STR,
+        "continue_on_collection_errors": bool,
+        "coverage": bool,
     },
-    "report": {"crash": _STR, "properties": list},
+    "report": {"crash": _STR, "properties": list, "skip_where": _STR},
 }
 JUNIT = {"suite_name": _STR, "family": _STR, "logging": _STR, "duration_report": _STR, "error": _STR}
 
@@ -94,7 +97,7 @@ def check_worker_message(message):
             assert item["line"] >= 0 and all(isinstance(marker, str) for marker in item["markers"])
             assert "\\" not in item["file"]
         for error in message["errors"]:
-            _check_fields(error, ERROR, {}, "collected.errors[]")
+            _check_fields(error, ERROR, {"message": _STR}, "collected.errors[]")
         for skip in message["skips"]:
             _check_fields(skip, SKIP, {}, "collected.skips[]")
             assert skip["line"] >= 0

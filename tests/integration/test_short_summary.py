@@ -1,0 +1,63 @@
+"""pytest's "short test summary info" section and its -r characters, line for line."""
+import pytest
+
+import drover_helpers as h
+
+
+def summary_section(output: str) -> list[str]:
+    """The lines of pytest's short test summary, without the closing line."""
+    lines = output.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if "short test summary info" in line)
+    except StopIteration:
+        return []
+    section = []
+    for line in lines[start + 1:]:
+        if line.startswith("=") or line.startswith("!"):
+            break
+        section.append(line)
+    return section
+
+
+@pytest.mark.parametrize("chars", ["", "-ra", "-rA", "-rs", "-rxX", "-rN", "-rfEp"],
+                         ids=["default", "ra", "rA", "rs", "rxX", "rN", "rfEp"])
+def test_short_summary_equals_pytests(drover, copy_suite, chars):
+    args = [chars] if chars else []
+    expected = h.run_pytest(copy_suite("outcomes"), *args)
+    result = h.run_drover(copy_suite("outcomes"), "-n", "2", "--", *args)
+    assert result.rc == expected.rc, result.describe()
+    assert summary_section(result.stdout) == summary_section(expected.stdout), (
+        f"pytest:\n{expected.stdout}\n\ndrover:\n{result.stdout}")
+    if chars in ("-ra", "-rs"):
+        assert any(line.startswith("SKIPPED [") for line in summary_section(result.stdout)), result.describe()
+
+
+def test_long_messages_are_cut_as_pytest_cuts_them(drover, copy_suite):
+    suite = copy_suite("outcomes")
+    (suite / "test_zz_long.py").write_text(
+        "def test_long_message():\n"
+        "    raise AssertionError('x' * 200)\n")
+    expected = h.run_pytest(suite, "test_zz_long.py")
+    result = h.run_drover(suite, "test_zz_long.py")
+    ours = summary_section(result.stdout)
+    assert ours == summary_section(expected.stdout), f"pytest:\n{expected.stdout}\n\ndrover:\n{result.stdout}"
+    assert ours[0].endswith("...") and len(ours[0]) == 80, ours
+
+
+@pytest.mark.parametrize("where", ["after --", "addopts"])
+def test_pytests_own_continue_on_collection_errors(drover, copy_suite, tmp_path, where):
+    suite = copy_suite("collect_error")
+    args = []
+    if where == "addopts":
+        ini = suite / "pytest.ini"
+        ini.write_text(ini.read_text() + "addopts = --continue-on-collection-errors\n")
+    else:
+        args = ["--continue-on-collection-errors"]
+    expected = h.run_pytest(suite, *args, "--junitxml", str(tmp_path / "p.xml"))
+    result = h.run_drover(suite, "-n", "2", "--junitxml", str(tmp_path / "d.xml"), "--", *args)
+    assert result.rc == expected.rc == 1, result.describe()
+    assert h.summary_counts(result.stdout) == h.summary_counts(expected.stdout), result.describe()
+    assert summary_section(result.stdout) == summary_section(expected.stdout), result.describe()
+    diff = h.multiset_diff(h.parse_junit(tmp_path / "p.xml").outcome_multiset(),
+                           h.parse_junit(tmp_path / "d.xml").outcome_multiset())
+    assert not diff, diff
