@@ -405,19 +405,19 @@ std::optional<int> run_remote(const RunOptions& options) {
   } restore;
 
   // A farm client that loses the coordinator (silence, its Shutdown, "send Hello
-  // first" from a restarted one) still reports every test it submitted: those without
-  // a result are errors. A queue job's report holds only what its pool ran; the run's
+  // first" from a restarted one), or whose run it refuses, still reports every test it
+  // submitted: those without a result are errors. A queue job's report holds only what its pool ran; the run's
   // merged report accounts for the rest. After our own Cancel, as pytest, tests never
   // started are not reported.
-  auto lost_coordinator = [&] {
+  auto not_run = [&](const std::string& message) {
     if (queue || cancel_sent) return;
-    const std::string message = "not run: lost the coordinator";
     for (common::TestIndex index : selection) {
       if (results[index]) continue;
       results[index] = common::synthetic_result(index, common::Status::error, message, message);
       reporter.test_finished(collection.items[index], *results[index]);
     }
   };
+  auto lost_coordinator = [&] { not_run("not run: lost the coordinator"); };
   std::unique_ptr<JobAgent> job;
   bool accepted_run = false;
   bool start_agent = false;
@@ -487,7 +487,13 @@ std::optional<int> run_remote(const RunOptions& options) {
       print_error({farm::parse_error_code(error->code), error->message});
       if (run_id.empty() || error->run_id == run_id || error->run_id.empty()) {
         job.reset();
-        if (accepted_run) lost_coordinator();  // a refused submission ran nothing
+        // A refused submission ran nothing: its report still lists every test, so a CI
+        // that reads only the JUnit file does not see an empty, green run.
+        if (accepted_run) {
+          lost_coordinator();
+        } else {
+          not_run("not run: the coordinator refused the run: " + error->message);
+        }
         finish(stop_message);
         return exit_code_for({farm::parse_error_code(error->code), error->message});
       }

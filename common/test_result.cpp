@@ -68,6 +68,8 @@ TestResult synthetic_result(TestIndex index, Status status, std::string message,
   report.when = Phase::call;
   report.outcome = status == Status::passed ? "passed" : status == Status::skipped ? "skipped" : "failed";
   report.status = status;
+  // drover's own words are the crash message: the short summary and JUnit show them.
+  if (status == Status::failed || status == Status::error) report.crash = message;
   report.message = std::move(message);
   report.longrepr = std::move(longrepr);
   TestResult result;

@@ -92,6 +92,13 @@ std::vector<Outgoing> Dispatcher::on_message(const std::string& id, const std::s
                         message.result.index);
             return;
           }
+          // Only a test the agent holds now: not one it was never given, nor one taken
+          // from it (lost, or its lease moved to another agent), which runs elsewhere.
+          if (!run->scheduler.holds(peer.label, message.result.index)) {
+            log()->warn("run {}: agent {} reported test {}, which it does not hold", run->id, peer.label,
+                        message.result.index);
+            return;
+          }
           apply(out, *run, run->scheduler.result(peer.label, std::move(message.result)), now);
         } else if constexpr (std::is_same_v<T, farm::HandBack>) {
           Run* run = agent ? find_run(message.run_id) : nullptr;

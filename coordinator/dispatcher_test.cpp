@@ -109,6 +109,23 @@ class DispatcherTest : public ::testing::Test {
   double m_now = 1000.0;
 };
 
+TEST_F(DispatcherTest, ResultsOnlyFromTheAgentHoldingTheTest) {
+  hello_agent("A");
+  hello_agent("B");
+  hello_client("C");
+  (void)say("C", submission("r1", 2));
+  auto leases = sent<farm::Lease>(say("A", farm::WorkRequest{1}), "A");
+  ASSERT_EQ(leases.size(), 1u);
+  const common::TestIndex held = leases[0].tests[0];
+  // B was given nothing: neither A's test nor the queued one is B's to settle.
+  for (common::TestIndex index : {held, static_cast<common::TestIndex>(1 - held)}) {
+    auto out = say("B", farm::TestResultMsg{"r1", 999, passed(index)});
+    EXPECT_TRUE(sent<farm::ResultStream>(out, "C").empty()) << index;
+  }
+  auto out = say("A", farm::TestResultMsg{"r1", leases[0].lease_id, passed(held)});
+  EXPECT_EQ(sent<farm::ResultStream>(out, "C").size(), 1u);
+}
+
 TEST_F(DispatcherTest, RunFlowsFromSubmitThroughLeasesToFinished) {
   hello_agent("A");
   hello_client("C");

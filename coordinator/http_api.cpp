@@ -31,7 +31,8 @@ using Json = nlohmann::json;
 
 void reply_json(httplib::Response& response, int status, const Json& body) {
   response.status = status;
-  response.set_content(body.dump(), "application/json");
+  // Replace, not throw, on invalid UTF-8: an id from the URL ("%ff") is the client's text.
+  response.set_content(body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
 }
 
 void reply_error(httplib::Response& response, int status, std::string_view message) {

@@ -97,6 +97,12 @@ TEST_F(HttpApiTest, HealthRunsAndDurations) {
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
   EXPECT_EQ(Json::parse(missing->body)["error"], "no run nope");
+  // An id that is not UTF-8 is still just an unknown run.
+  for (const char* path : {"/api/v1/runs/%ff%fe", "/api/v1/runs/%c0/junit.xml"}) {
+    auto odd = m_client->Get(path);
+    ASSERT_TRUE(odd) << path;
+    EXPECT_EQ(odd->status, 404) << path;
+  }
 
   auto durations = m_client->Get("/api/v1/durations");
   ASSERT_TRUE(durations);

@@ -175,6 +175,13 @@ size_t Scheduler::queued_tests() const { return m_queued.size(); }
 
 size_t Scheduler::leased_tests() const { return m_holders.size(); }
 
+bool Scheduler::holds(const AgentId& agent, TestIndex test) const {
+  auto holders = m_holders.find(test);
+  return holders != m_holders.end() &&
+         std::any_of(holders->second.begin(), holders->second.end(),
+                     [&](const auto& holder) { return holder.first == agent; });
+}
+
 // --- internals -------------------------------------------------------------
 
 Lease Scheduler::open_lease(const AgentId& agent, AgentState& state, std::vector<TestIndex> tests,

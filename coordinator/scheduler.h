@@ -102,6 +102,8 @@ class Scheduler {
   [[nodiscard]] size_t finished_tests() const { return m_finished.size(); }
   // Tests leased to at least one agent and not finished yet.
   [[nodiscard]] size_t leased_tests() const;
+  // `agent` holds `test` in one of its leases now (a copy of it, at least).
+  [[nodiscard]] bool holds(const AgentId& agent, TestIndex test) const;
 
  private:
   struct LeaseState {

@@ -333,3 +333,29 @@ def test_client_timeout_applies_on_the_agents(farm, tmp_path):
     assert outcomes == collections.Counter({("test_hang", "test_hangs", "failure"): 1,
                                             ("test_hang", "test_quick", "passed"): 1}), outcomes
     assert "timeout after 2 s" in result.stdout, result.describe()
+
+
+def test_client_refused_on_join_still_reports_every_test(farm, tmp_path):
+    # A run id already running another selection: the second client is refused, and its
+    # JUnit lists each of its tests as not run, not an empty (green-looking) report.
+    suite = tmp_path / "join"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "test_slow.py").write_text(
+        "import time\n" + "".join(f"\n\ndef test_{i}():\n    time.sleep(3)\n" for i in range(4)))
+    farm.start_coordinator()
+    farm.start_agent("a1", 1)
+    farm.wait_agents(1)
+    first = subprocess.Popen(h.drover_command("--coordinator", farm.endpoint, "--run-id", "shared", "-k", "test_0"),
+                             cwd=suite, env=h.clean_env({"DROVER_HTTP": farm.http}), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        farm.wait_health(lambda health: health.get("active_runs", 0) >= 1, "the first run")
+        result = farm.run(suite, "--run-id", "shared", "--junitxml", str(tmp_path / "refused.xml"))
+    finally:
+        first.wait(timeout=120)
+    assert result.rc == 3, result.describe() + farm.log_text()
+    assert "is running with collection" in result.stderr, result.describe()
+    outcomes = h.parse_junit(tmp_path / "refused.xml").outcome_multiset()
+    assert outcomes == collections.Counter({("test_slow", f"test_{i}", "error"): 1 for i in range(4)}), outcomes
+    assert "not run: the coordinator refused the run: " in (tmp_path / "refused.xml").read_text()
