@@ -37,3 +37,17 @@ def test_without_x_runs_everything(drover, copy_suite):
     # 8 s of sleeping tests with -n 2: both workers took a share.
     pids = (suite / ".test_pids").read_text().split()
     assert len(pids) == 44 and len(set(pids)) == 2, collections.Counter(pids)
+
+
+def test_one_worker_runs_in_collection_order_so_x_stops_where_pytest_stops(drover, tmp_path):
+    # Longest first would run the bigger module before the failing small one.
+    suite = tmp_path / "order"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "test_a.py").write_text("def test_fail():\n    assert 0\n")
+    (suite / "test_b.py").write_text("".join(f"def test_{i}():\n    pass\n\n\n" for i in range(5)))
+    expected = h.run_pytest(suite, "-x", "-v")
+    result = h.run_drover(suite, "-n", "1", "-x", "-v")
+    assert result.rc == expected.rc == 1, result.describe()
+    assert h.summary_counts(result.stdout) == h.summary_counts(expected.stdout), result.describe()
+    assert "test_b.py" not in result.stdout, result.describe()
