@@ -168,6 +168,11 @@ CollectedMessage decode_collected(const json& object) {
     if (!it->is_string()) throw BadField{"\"reportchars\" is not a string"};
     collection.reportchars = it->get<std::string>();
   }
+  if (auto it = object.find("verbose"); it != object.end() && !it->is_null()) {
+    const std::int64_t verbose = integer(object, "verbose");
+    if (verbose < -100 || verbose > 100) throw BadField{"\"verbose\" is out of range"};
+    collection.verbose = static_cast<int>(verbose);
+  }
   if (auto it = object.find("continue_on_collection_errors"); it != object.end() && !it->is_null()) {
     if (!it->is_boolean()) throw BadField{"\"continue_on_collection_errors\" is not a boolean"};
     collection.continue_on_collection_errors = it->get<bool>();

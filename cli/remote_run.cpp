@@ -315,8 +315,10 @@ std::optional<int> run_remote(const RunOptions& options) {
     pytest_version = pool->pytest_version();
     if (queue) job_pool = std::move(pool);
   }
-  if (options.verbosity >= 0) reporter.header("test session starts");  // after collection, as run_local
-  if (options.verbosity >= 0) reporter.line("rootdir: " + collection.rootdir);
+  const int verbosity = options.verbosity + collection.verbose;
+  reporter.set_verbosity(verbosity);
+  if (verbosity >= 0) reporter.header("test session starts");  // after collection, as run_local
+  if (verbosity >= 0) reporter.line("rootdir: " + collection.rootdir);
   std::vector<common::TestIndex> selection(collection.items.size());
   for (common::TestIndex i = 0; i < selection.size(); ++i) selection[i] = i;
   if (collection.collect_only) return report_collect_only(reporter, options, collection, selection,
@@ -455,7 +457,7 @@ std::optional<int> run_remote(const RunOptions& options) {
     if (auto* accepted = std::get_if<farm::RunAccepted>(&**message)) {
       run_id = accepted->run_id;
       accepted_run = true;
-      if (options.verbosity >= 0) {
+      if (verbosity >= 0) {
         std::string what = "drover run " + run_id + (accepted->joined ? " (joined)" : "") + " on " + options.coordinator;
         if (queue) {
           what += fmt::format(": queue job {} of {}, {} worker{}", options.shard->index, options.shard->total,

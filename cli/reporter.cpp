@@ -176,6 +176,9 @@ std::string Reporter::ruled(const std::string& text, char fill) const {
 
 void Reporter::header(const std::string& text) { line(ruled(text, '=')); }
 
+// pytest's summary_stats: framed, but a plain line with -q.
+void Reporter::closing_line(const std::string& text) { m_verbosity >= 0 ? header(text) : line(text); }
+
 void Reporter::line(const std::string& text) {
   clear_live_line();
   std::fprintf(m_out, "%s\n", text.c_str());
@@ -359,7 +362,7 @@ void Reporter::collect_only(const common::Collection& collection, const std::vec
     for (const auto& text : summary) std::fprintf(m_out, "%s\n", text.c_str());
   }
   stop_line(stop_message);
-  header(collect_only_summary(selection.size(), collection.deselected, collection.errors.size(), elapsed));
+  closing_line(collect_only_summary(selection.size(), collection.deselected, collection.errors.size(), elapsed));
   std::fflush(m_out);
 }
 
@@ -433,7 +436,7 @@ Counts Reporter::finish(const common::Collection& collection,
     for (const auto& text : summary) std::fprintf(m_out, "%s\n", text.c_str());
   }
   stop_line(stop_message);
-  header(summary_text(counts, elapsed));
+  closing_line(summary_text(counts, elapsed));
   std::fflush(m_out);
   return counts;
 }

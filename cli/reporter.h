@@ -52,6 +52,8 @@ class Reporter {
   Reporter(std::FILE* out, int verbosity, bool tty, int width = 80);
 
   void header(const std::string& text);
+  // The run's last line: "==== 1 failed, 2 passed in 0.50s ====", unframed with -q.
+  void closing_line(const std::string& text);
   void line(const std::string& text);
   // The run's size for the progress; prints pytest's "collected N items" line unless -q.
   void collected(const common::Collection& collection, std::size_t selected, std::size_t workers);
@@ -75,6 +77,8 @@ class Reporter {
   // Text plugins wrote in pytest's terminal summary (pytest-cov's report), printed by
   // finish() where pytest prints it: after the warnings summary, before the short summary.
   void set_plugin_summary(std::string text) { m_plugin_summary = std::move(text); }
+  // Once pytest's own -v/-q are known (they add to drover's).
+  void set_verbosity(int verbosity) { m_verbosity = verbosity; }
 
   // "===== text =====" padded to the terminal width.
   [[nodiscard]] std::string ruled(const std::string& text, char fill) const;

@@ -1,6 +1,7 @@
 // `drover run`: collect on a warm local pool, plan, run, report.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -101,9 +102,11 @@ int run_local(const RunOptions& options) {
     print_error(usable.error());
     return exit_code_for(usable.error());
   }
+  const int verbosity = options.verbosity + collection->verbose;
+  reporter.set_verbosity(verbosity);
   // Only now: pytest prints no session header for usage errors and informational options.
-  if (options.verbosity >= 0) reporter.header("test session starts");
-  if (options.verbosity >= 0) reporter.line("rootdir: " + collection->rootdir);
+  if (verbosity >= 0) reporter.header("test session starts");
+  if (verbosity >= 0) reporter.line("rootdir: " + collection->rootdir);
   const auto durations_file = durations_path(options, collection->rootdir);
   auto durations = load_plan_durations(durations_file);
   if (!durations) {
@@ -163,6 +166,11 @@ int run_local(const RunOptions& options) {
   }
 
   auto units = common::make_units(*collection, selection, estimates, options.group_by, workers);
+  if (workers == 1) {
+    // Longest first balances several workers; one has nothing to balance and runs the
+    // suite in collection order, as pytest does (so -x stops where pytest stops).
+    std::ranges::sort(units, {}, [](const common::WorkUnit& unit) { return unit.tests.front(); });
+  }
   coordinator::SchedulerOptions scheduler_options;
   scheduler_options.speculate_at_tail = false;  // one machine: a second copy would compete for the same CPUs
   coordinator::Scheduler scheduler(std::move(units), scheduler_options);

@@ -66,6 +66,7 @@ struct Collection {
   int maxfail = 0;            // pytest's -x (1) / --maxfail N; 0: no limit
   bool coverage = false;      // pytest-cov measures in the workers: drover combines and reports
   std::string reportchars = "fE";  // pytest's -r, resolved (getreportopt): the short summary's parts
+  int verbose = 0;  // pytest's own -v/-q (args or addopts): count of -v minus count of -q
   bool continue_on_collection_errors = false;  // pytest's own flag (args or addopts)
 };
 

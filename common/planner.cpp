@@ -246,9 +246,7 @@ std::vector<WorkUnit> make_units(const Collection& collection, std::span<const T
         workers == 1 ? total : std::max(k_min_cut, total / (workers * k_tail_fraction));
     pieces = cut_all(groups, limit, weights);
   }
-  // Longest first balances several workers. One worker has nothing to balance: it runs
-  // the suite in collection order, as pytest does (so -x stops where pytest stops).
-  if (workers > 1) sort_lpt(pieces);
+  sort_lpt(pieces);
 
   std::vector<WorkUnit> units;
   units.reserve(pieces.size());

@@ -130,13 +130,15 @@ TEST(Units, FilesStayWholeAndComeLongestFirst) {
   std::vector<double> estimates(collection.items.size(), 1.0);
   for (TestIndex i = 3; i < 6; ++i) estimates[i] = 2.0;   // file 1: 6 s
   for (TestIndex i = 12; i < 15; ++i) estimates[i] = 2.0;  // file 4: 6 s
-  // 24 s on 1 worker: nothing to balance, so no file is cut, and the files run in
-  // collection order, as in pytest.
+  // 24 s on 1 worker: nothing to balance, so no file is cut.
   const auto units = make_units(collection, all_of(collection), estimates, GroupBy::file, 1);
   ASSERT_EQ(units.size(), 6u);
-  for (std::size_t f = 0; f < units.size(); ++f) EXPECT_EQ(units[f].group, "test_f" + std::to_string(f) + ".py");
-  EXPECT_EQ(units[1].tests, (std::vector<TestIndex>{3, 4, 5}));
-  EXPECT_DOUBLE_EQ(units[1].estimate, 6.0);
+  EXPECT_EQ(units[0].group, "test_f1.py");  // 6 s, first by collection order among equals
+  EXPECT_EQ(units[1].group, "test_f4.py");
+  EXPECT_EQ(units[2].group, "test_f0.py");
+  EXPECT_EQ(units[5].group, "test_f5.py");
+  EXPECT_EQ(units[0].tests, (std::vector<TestIndex>{3, 4, 5}));
+  EXPECT_DOUBLE_EQ(units[0].estimate, 6.0);
   expect_partition(tests_of(units), all_of(collection));
   // On 2 workers the limit is 24 / (2 * 4) = 3 s: each 6 s file becomes two chunks,
   // cut at the test whose midpoint crosses 3 s (2 s + 4 s; tests are never split).

@@ -186,6 +186,7 @@ class WorkerPlugin:
             "collectonly": bool(getattr(self.config.option, "collectonly", False)),
             "maxfail": self._pytest_maxfail,
             "reportchars": _reportchars(self.config),
+            "verbose": int(getattr(self.config.option, "verbose", 0) or 0),
             "continue_on_collection_errors": bool(
                 getattr(self.config.option, "continue_on_collection_errors", False)
             ),

@@ -47,6 +47,7 @@ WORKER_OPTIONAL = {
         "maxfail": _INT,
         "show_warnings": bool,
         "reportchars": _STR,
+        "verbose": _INT,
         "continue_on_collection_errors": bool,
         "coverage": bool,
     },
