@@ -330,6 +330,9 @@ std::optional<int> run_remote(const RunOptions& options) {
   // What this client reports: every result, or in queue mode those its own pool ran.
   std::vector<std::optional<TestResult>> results(collection.items.size());
   std::string run_id = options.run_id;
+  if (!options.junitxml.empty()) {
+    reporter.set_junit_path(std::filesystem::absolute(options.junitxml).lexically_normal().string());
+  }
   auto finish = [&](const std::string& stop_message) {
     const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
     const Counts counts = reporter.finish(collection, results, elapsed, stop_message, warnings);

@@ -428,6 +428,7 @@ Counts Reporter::finish(const common::Collection& collection,
           [](const PhaseReport& report) { return report.status == Status::failed; },
           [](const common::TestItem& item, const PhaseReport&) { return head_line(item.nodeid); });
   warnings_section(collection, warnings);
+  if (!m_junit_path.empty()) std::fprintf(m_out, "%s\n", ruled("generated xml file: " + m_junit_path, '-').c_str());
   std::fputs(m_plugin_summary.c_str(), m_out);
 
   const std::vector<std::string> summary = short_summary(collection, results);

@@ -77,6 +77,8 @@ class Reporter {
   // Text plugins wrote in pytest's terminal summary (pytest-cov's report), printed by
   // finish() where pytest prints it: after the warnings summary, before the short summary.
   void set_plugin_summary(std::string text) { m_plugin_summary = std::move(text); }
+  // --junitxml: pytest's "--- generated xml file: PATH ---" line, before the plugins' text.
+  void set_junit_path(std::string path) { m_junit_path = std::move(path); }
   // Once pytest's own -v/-q are known (they add to drover's).
   void set_verbosity(int verbosity) { m_verbosity = verbosity; }
 
@@ -102,6 +104,7 @@ class Reporter {
   Counts m_live;
   bool m_live_shown = false;
   std::string m_plugin_summary;
+  std::string m_junit_path;
 };
 
 }  // namespace drover::cli

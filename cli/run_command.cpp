@@ -130,6 +130,9 @@ int run_local(const RunOptions& options) {
 
   std::vector<std::optional<TestResult>> results(collection->items.size());
   WarningsSummary warnings;
+  if (!options.junitxml.empty()) {
+    reporter.set_junit_path(std::filesystem::absolute(options.junitxml).lexically_normal().string());
+  }
   auto finish = [&](const std::string& stop_message) {
     const double elapsed = seconds_since(started);
     warnings.add_session(pool.session_warnings());

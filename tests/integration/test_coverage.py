@@ -30,8 +30,12 @@ def test_report_equals_plain_pytest_including_subprocess_data(drover, copy_suite
     expected = h.run_pytest(copy_suite("coverage"), *COV)
     assert expected.rc == 0, expected.describe()
     suite = copy_suite("coverage")
-    result = h.run_drover(suite, "-n", "2", "--", *COV)
+    junit = suite / "out" / "junit.xml"
+    result = h.run_drover(suite, "-n", "2", "--junitxml", "out/junit.xml", "--", *COV)
     assert result.rc == 0, result.describe()
+    # pytest's order: its junitxml plugin's line, then pytest-cov's section.
+    xml_line = result.stdout.index(f" generated xml file: {junit} -")
+    assert xml_line < result.stdout.index("---------- coverage: "), result.describe()
     table = coverage_table(result.stdout)
     assert table == coverage_table(expected.stdout), result.describe()
     # Lines 25-26 run only in a test's subprocess; 14, 30-31 never run.
