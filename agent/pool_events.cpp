@@ -294,7 +294,11 @@ common::Error Pool::Impl::start_error(const Worker& worker, const ExitStatus& st
   if (no_session) return {ErrorCode::worker, "pytest ended without running a session (exit code " +
                                                  std::to_string(status.code) + ")"};
   if (!status.signaled && status.code == 4) return {ErrorCode::usage, usage_message(tail)};
-  if (!worker.fatal.empty()) return {ErrorCode::worker, split_lines(worker.fatal).front()};
+  if (!worker.fatal.empty()) {
+    const std::string first = split_lines(worker.fatal).front();
+    // An interpreter without pytest is the user's choice to fix (--python): exit 4.
+    return {first.starts_with("pytest is not installed for") ? ErrorCode::usage : ErrorCode::worker, first};
+  }
   const auto lines = split_lines(tail);
   // Python's own one-line complaints ("python3: No module named drover_worker").
   if (lines.size() == 1) return {ErrorCode::worker, lines.front()};

@@ -167,7 +167,7 @@ TEST_F(PoolFailureTest, InterpreterWithoutPytest) {
   Pool pool(options);
   auto started = pool.start();
   ASSERT_FALSE(started.has_value());
-  EXPECT_EQ(started.error().code, ErrorCode::worker);
+  EXPECT_EQ(started.error().code, ErrorCode::usage);
   EXPECT_TRUE(contains(started.error().message, "pytest is not installed for")) << started.error().message;
   EXPECT_EQ(started.error().message.find('\n'), std::string::npos) << started.error().message;
 }
@@ -178,7 +178,7 @@ TEST_F(PoolFailureTest, MissingInterpreter) {
   Pool pool(options);
   auto started = pool.start();
   ASSERT_FALSE(started.has_value());
-  EXPECT_EQ(started.error().code, ErrorCode::worker);
+  EXPECT_EQ(started.error().code, ErrorCode::usage);
   EXPECT_EQ(started.error().message, "/nonexistent/python3: No such file or directory");
   Pool pool2([&] {
     auto o = options;

@@ -154,7 +154,9 @@ class RealProcessLauncher final : public ProcessLauncher {
   common::Result<ChildProcess> launch(const LaunchSpec& spec) override {
     if (spec.argv.empty()) return common::fail(ErrorCode::internal, "launch: empty command");
     auto program = resolve_program(spec.argv[0]);
-    if (!program) return common::fail(ErrorCode::worker, spec.argv[0] + ": command not found");
+    // The program is the user's interpreter (--python): one that cannot run is their
+    // usage error (exit 4), not drover's.
+    if (!program) return common::fail(ErrorCode::usage, spec.argv[0] + ": command not found");
 
     // Child-side ends are duplicated above fd 10 and close-on-exec; parent-side
     // ends are close-on-exec so sibling workers never inherit each other's pipes.
@@ -213,7 +215,7 @@ class RealProcessLauncher final : public ProcessLauncher {
     if (got > 0) {
       int status = 0;
       ::waitpid(pid, &status, 0);
-      return common::fail(ErrorCode::worker, spec.argv[0] + ": " + errno_text(child_errno));
+      return common::fail(ErrorCode::usage, spec.argv[0] + ": " + errno_text(child_errno));
     }
 
     register_child(pid);
