@@ -13,6 +13,7 @@
 #include "agent/farm_agent.h"
 #include "cli/commands.h"
 #include "cli/farm_client_commands.h"
+#include "cli/run_options.h"
 #include "cli/paths.h"
 #include "cli/session.h"
 #include "common/config.h"
@@ -38,7 +39,7 @@ struct AgentFlags {
   std::string token;
   std::string server_key;
   std::string key_file;
-  double timeout = 0.0;
+  std::string timeout;  // validated as drover run's --timeout is
   std::string worker_start = "auto";
 };
 
@@ -91,10 +92,11 @@ common::Result<agent::FarmAgentOptions> resolve(const AgentFlags& flags) {
   auto worker = find_worker_path();
   if (!worker) return std::unexpected(worker.error());
   options.worker_path = *worker;
-  if (!(flags.timeout >= 0 && flags.timeout <= common::k_max_timeout)) {  // also NaN and inf
-    return common::fail(ErrorCode::usage, fmt::format("--timeout: must be from 0 to 1e9 seconds, got {}", flags.timeout));
+  if (!flags.timeout.empty()) {
+    auto timeout = parse_number<double>(flags.timeout, "--timeout", 0.0, common::k_max_timeout);
+    if (!timeout) return std::unexpected(timeout.error());
+    options.timeout = *timeout;
   }
-  options.timeout = flags.timeout;
   const auto worker_start = agent::parse_worker_start(flags.worker_start);
   if (!worker_start) {
     return common::fail(ErrorCode::usage, "--worker-start must be auto, fork or exec, not '" + flags.worker_start + "'");
