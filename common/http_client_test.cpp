@@ -142,6 +142,19 @@ int bind_loopback(int fd) {
   return ntohs(addr.sin_port);
 }
 
+// A loopback socket listening with `backlog` (the kernel completes connections into it
+// unanswered); its port goes to `port`. -1 on failure.
+int listen_loopback(int backlog, int& port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  port = bind_loopback(fd);
+  if (port <= 0 || listen(fd, backlog) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 // A GET of `url` with a total timeout of `seconds` ("0.3s" in the message)
 // fails as timed out, and sooner than `limit`.
 void expect_timeout(const std::string& url, double seconds, const std::string& text,
@@ -230,11 +243,9 @@ TEST(HttpClient, TotalTimeoutBoundsATricklingServer) {
 TEST(HttpClient, ServerThatAcceptsAndNeverAnswersIsGivenUpOn) {
   // A hung server or proxy: the connection is accepted (by the kernel's backlog), then
   // nothing. The silence timeout ends the request long before the total one.
-  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  int port = 0;
+  const int listener = listen_loopback(4, port);
   ASSERT_GE(listener, 0);
-  const int port = bind_loopback(listener);
-  ASSERT_GT(port, 0);
-  ASSERT_EQ(listen(listener, 4), 0);
   const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/api/v1/health";
   HttpOptions options;
   options.timeout = 60;
@@ -308,11 +319,9 @@ TEST(HttpClient, HttpsRequestIsBoundedByTheTimeout) {
 
 TEST(HttpClient, ServerHangingUpOnAnUploadIsAnError) {
   // Accepts one connection and resets it at once; the client is still writing.
-  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  int port = 0;
+  const int listener = listen_loopback(1, port);
   ASSERT_GE(listener, 0);
-  const int port = bind_loopback(listener);
-  ASSERT_GT(port, 0);
-  ASSERT_EQ(listen(listener, 1), 0);
   std::thread server([listener] {
     const int fd = accept(listener, nullptr, nullptr);
     if (fd < 0) return;
