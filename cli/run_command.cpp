@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <optional>
 
+#include <spdlog/spdlog.h>
+
 #include "agent/pool.h"
 #include "cli/commands.h"
 #include "cli/local_source.h"
@@ -87,6 +89,11 @@ int run_local(const RunOptions& options) {
 
   agent::Pool pool(*pool_opts);
   InterruptGuard guard(pool);
+  // The pool's warnings (a crashed or timed-out worker) share the terminal with the
+  // progress: each gets a line of its own, in drover's words rather than a log's.
+  if (auto logger = spdlog::get("agent")) {
+    logger->set_pattern(::isatty(STDERR_FILENO) != 0 ? "\r\033[Kdrover: %l: %v" : "\ndrover: %l: %v");
+  }
   auto collection = pool.start();
   if (!collection && collection.error().code == common::ErrorCode::interrupted) {
     reporter.line(reporter.ruled("Interrupted: KeyboardInterrupt", '!'));
