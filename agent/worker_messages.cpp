@@ -168,6 +168,7 @@ CollectedMessage decode_collected(const json& object) {
     if (!it->is_string()) throw BadField{"\"reportchars\" is not a string"};
     collection.reportchars = it->get<std::string>();
   }
+  collection.junitxml = text(object, "junitxml");
   if (auto it = object.find("verbose"); it != object.end() && !it->is_null()) {
     const std::int64_t verbose = integer(object, "verbose");
     if (verbose < -100 || verbose > 100) throw BadField{"\"verbose\" is out of range"};

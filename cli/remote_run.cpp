@@ -256,7 +256,8 @@ int run_exit_code(const farm::RunFinished& finished) {
 
 }  // namespace
 
-std::optional<int> run_remote(const RunOptions& options) {
+std::optional<int> run_remote(const RunOptions& given) {
+  RunOptions options = given;  // pytest's own --junitxml joins it once collected
   const auto started = Clock::now();
   const bool queue = options.shard.has_value();
   auto fail_with = [](const common::Error& error) {
@@ -311,6 +312,7 @@ std::optional<int> run_remote(const RunOptions& options) {
     if (!collected) return fail_with(collected.error());
     collection = std::move(*collected);
     warnings.add_session(pool->session_warnings());
+    adopt_pytest_options(options, collection);
     if (auto usable = check_junitxml(options, collection); !usable) return fail_with(usable.error());
     pytest_version = pool->pytest_version();
     if (queue) job_pool = std::move(pool);

@@ -76,7 +76,8 @@ class NoWork final : public agent::WorkSource {
   void handed_back(std::uint64_t, std::vector<TestIndex>) override {}
 };
 
-int run_local(const RunOptions& options) {
+int run_local(const RunOptions& given) {
+  RunOptions options = given;  // pytest's own --junitxml joins it once collected
   const auto started = Clock::now();
   auto pool_opts = pool_options(options, options.workers);
   if (!pool_opts) {
@@ -105,6 +106,7 @@ int run_local(const RunOptions& options) {
     print_error(collection.error());
     return exit_code_for(collection.error());
   }
+  adopt_pytest_options(options, *collection);
   if (auto usable = check_junitxml(options, *collection); !usable) {
     print_error(usable.error());
     return exit_code_for(usable.error());

@@ -65,6 +65,10 @@ common::Result<void> check_junitxml(const RunOptions& options, const common::Col
   return {};
 }
 
+void adopt_pytest_options(RunOptions& options, const common::Collection& collection) {
+  if (options.junitxml.empty() && !collection.junitxml.empty()) options.junitxml = collection.junitxml;
+}
+
 bool stops_on_collection_errors(const RunOptions& options, const common::Collection& collection) {
   return !collection.errors.empty() && !options.continue_on_collection_errors &&
          !collection.continue_on_collection_errors;

@@ -25,6 +25,10 @@ void print_error(const common::Error& error);
 // junit_* ini options (common::check_junit_ini); pytest fails on a bad one, exit 3.
 [[nodiscard]] common::Result<void> check_junitxml(const RunOptions& options, const common::Collection& collection);
 
+// What pytest made of its own options that drover does for it: a --junitxml given to
+// pytest (after `--` or in addopts) is drover's report to write (the workers do not).
+void adopt_pytest_options(RunOptions& options, const common::Collection& collection);
+
 // Collection errors end the run before any test: unless --continue-on-collection-errors,
 // drover's own or pytest's (after `--` or in the ini's addopts).
 [[nodiscard]] bool stops_on_collection_errors(const RunOptions& options, const common::Collection& collection);

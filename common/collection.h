@@ -67,6 +67,7 @@ struct Collection {
   bool coverage = false;      // pytest-cov measures in the workers: drover combines and reports
   std::string reportchars = "fE";  // pytest's -r, resolved (getreportopt): the short summary's parts
   int verbose = 0;  // pytest's own -v/-q (args or addopts): count of -v minus count of -q
+  std::string junitxml;  // pytest's own --junitxml (args or addopts), absolute; drover writes it
   bool continue_on_collection_errors = false;  // pytest's own flag (args or addopts)
 };
 

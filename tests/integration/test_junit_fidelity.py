@@ -149,6 +149,23 @@ def test_local_run_writes_pytests_report(drover, tmp_path, ini):
     assert_same_report(expected, tmp_path / "drover.xml", result.describe())
 
 
+@pytest.mark.parametrize("where", ["after --", "addopts"])
+def test_pytests_own_junitxml_is_the_whole_report(drover, tmp_path, where):
+    # Given to pytest rather than to drover: still one report of every test (each worker
+    # writing it kept only the last worker's part), with pytest's line about it.
+    suite = write_suite(tmp_path / "suite", INIS["defaults"])
+    expected = pytest_report(suite, tmp_path / "pytest.xml")
+    out = tmp_path / "out" / "drover.xml"
+    if where == "addopts":
+        (suite / "pytest.ini").write_text(f"[pytest]\naddopts = --junitxml={out}\n")
+        result = h.run_drover(suite, "-n", "2", *SAME_PLUGINS)
+    else:
+        result = h.run_drover(suite, "-n", "2", *SAME_PLUGINS, f"--junitxml={out}")
+    assert result.rc == 1, result.describe()
+    assert f"- generated xml file: {out} -" in result.stdout, result.describe()
+    assert_same_report(expected, out, result.describe())
+
+
 def test_the_reports_hold_what_qa_found_missing(drover, tmp_path):
     # The cases above compare whole testcases; these are the gaps QA reported, spelled out.
     suite = write_suite(tmp_path / "suite", INIS["qa-repro"])

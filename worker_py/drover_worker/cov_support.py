@@ -112,10 +112,11 @@ class ReportPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_cmdline_main(self, config):
-        from .plugin import no_xdist
+        from .plugin import no_xdist, take_junitxml
 
         self.config = config
         no_xdist(config.option)
+        take_junitxml(config.option)  # this session runs no test: no report of its own
         _, controller = _controller(config)
         if controller is None:
             return

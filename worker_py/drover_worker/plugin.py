@@ -63,6 +63,7 @@ class WorkerPlugin:
         self._pytest_maxfail = 0  # pytest's own -x/--maxfail, reported to the agent
         self._coverage = False  # pytest-cov measures: drover combines and reports (cov_support)
         self._coverage_dir = coverage_dir
+        self._junitxml = None  # pytest's own --junitxml: drover writes it from every worker's results
         self._dropped = []  # tests dropped by a stop, until the agent asks for them
         self._capture_limit = capture_limit
         self._stderr = stderr  # the worker's original stderr, for faulthandler dumps
@@ -105,6 +106,7 @@ class WorkerPlugin:
             self._maxfail = min(self._maxfail or self._pytest_maxfail, self._pytest_maxfail)
         option.maxfail = 0
         no_xdist(option)
+        self._junitxml = take_junitxml(option)
         self._coverage = cov_support.adopt(config, self._coverage_dir)
 
     def _set_basetemp(self, basetemp):
@@ -193,6 +195,8 @@ class WorkerPlugin:
         }
         if self._coverage:
             message["coverage"] = True
+        if self._junitxml:
+            message["junitxml"] = self._junitxml
         return message
 
     def _fork_seats(self):
@@ -560,6 +564,17 @@ def _reportchars(config):
         return getreportopt(config)
     except (ImportError, AttributeError):  # no terminal plugin (-p no:terminal)
         return "fE"
+
+
+def take_junitxml(option):
+    """pytest's own --junitxml (args or addopts), as pytest resolves it; pytest's junitxml
+    plugin, which reads it at configure time, then writes nothing here: every worker would
+    overwrite one file with its own part of the run."""
+    xmlpath = getattr(option, "xmlpath", None)
+    if not xmlpath:
+        return None
+    option.xmlpath = None
+    return os.path.normpath(os.path.abspath(os.path.expanduser(os.path.expandvars(xmlpath))))
 
 
 def no_xdist(option):

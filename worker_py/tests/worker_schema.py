@@ -48,6 +48,7 @@ WORKER_OPTIONAL = {
         "show_warnings": bool,
         "reportchars": _STR,
         "verbose": _INT,
+        "junitxml": _STR,
         "continue_on_collection_errors": bool,
         "coverage": bool,
     },
