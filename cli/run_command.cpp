@@ -165,6 +165,15 @@ int run_local(const RunOptions& given) {
     return counts;
   };
 
+  // pytest counts collection errors as failures: at -x/--maxfail it stops collecting
+  // there and runs nothing (exit 1), before it would stop for the errors themselves.
+  const int maxfail = stricter_maxfail(options.maxfail, collection->maxfail);
+  const auto collect_failures = static_cast<int>(collection->errors.size());
+  if (maxfail > 0 && collect_failures >= maxfail) {
+    collection->errors.resize(static_cast<std::size_t>(maxfail));
+    finish("stopping after " + std::to_string(maxfail) + " failures");
+    return k_exit_tests_failed;
+  }
   if (stops_on_collection_errors(options, *collection)) {
     finish(collection_errors_stop(*collection));
     return k_exit_interrupted;
@@ -186,7 +195,7 @@ int run_local(const RunOptions& given) {
   coordinator::SchedulerOptions scheduler_options;
   scheduler_options.speculate_at_tail = false;  // one machine: a second copy would compete for the same CPUs
   coordinator::Scheduler scheduler(std::move(units), scheduler_options);
-  LocalWorkSource source(scheduler, workers, stricter_maxfail(options.maxfail, collection->maxfail),
+  LocalWorkSource source(scheduler, workers, maxfail > 0 ? maxfail - collect_failures : 0,
                          [&](const TestResult& result) {
     warnings.take(results[result.index].emplace(result));
     reporter.test_finished(collection->items[result.index], *results[result.index]);

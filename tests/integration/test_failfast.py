@@ -51,3 +51,14 @@ def test_one_worker_runs_in_collection_order_so_x_stops_where_pytest_stops(drove
     assert result.rc == expected.rc == 1, result.describe()
     assert h.summary_counts(result.stdout) == h.summary_counts(expected.stdout), result.describe()
     assert "test_b.py" not in result.stdout, result.describe()
+
+
+@pytest.mark.parametrize("args", [["-x"], ["--maxfail", "1", "--continue-on-collection-errors"],
+                                  ["--maxfail", "2", "--continue-on-collection-errors"]],
+                         ids=["x", "maxfail1-continue", "maxfail2-continue"])
+def test_collection_errors_count_towards_maxfail_as_in_pytest(drover, copy_suite, args):
+    expected = h.run_pytest(copy_suite("collect_error"), *args)
+    result = h.run_drover(copy_suite("collect_error"), "-n", "2", *args)
+    assert result.rc == expected.rc == 1, result.describe()
+    assert h.summary_counts(result.stdout) == h.summary_counts(expected.stdout), result.describe()
+    assert ("stopping after 1 failures" in result.stdout) == ("stopping after 1 failures" in expected.stdout)
