@@ -288,7 +288,7 @@ std::optional<int> run_remote(const RunOptions& given) {
     (void)(*probe)->send(farm::Shutdown{"collecting"});
   }
 
-  Reporter reporter(stdout, options.verbosity, ::isatty(STDOUT_FILENO) != 0);
+  Reporter reporter(stdout, options.verbosity, ::isatty(STDOUT_FILENO) != 0, terminal_width());
   // Collect here: the client's collection is the one every agent must reproduce.
   // A queue job collects with its whole warm pool, which then serves the job's leases.
   common::Collection collection;

@@ -1,6 +1,10 @@
 #include "cli/reporter.h"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -161,6 +165,19 @@ std::string head_line(const std::string& nodeid) {
     domain.replace(pos, 2, ".");
   }
   return domain;
+}
+
+int terminal_width() {
+  int width = 0;
+  if (const char* columns = std::getenv("COLUMNS"); columns != nullptr) {
+    const std::string_view text(columns);
+    int value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec == std::errc() && end == text.data() + text.size() && value > 0) width = value;
+  }
+  winsize size{};
+  if (width <= 0 && ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0) width = size.ws_col;
+  return width < 40 ? 80 : width;
 }
 
 Reporter::Reporter(std::FILE* out, int verbosity, bool tty, int width)

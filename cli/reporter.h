@@ -47,6 +47,10 @@ struct Counts {
 // "pkg/test_a.py::TestX::test_y[1]" -> "TestX.test_y[1]", as pytest's section heads.
 [[nodiscard]] std::string head_line(const std::string& nodeid);
 
+// pytest's terminal width: $COLUMNS, else the terminal's (stdout), else 80; under 40
+// counts as 80.
+[[nodiscard]] int terminal_width();
+
 class Reporter {
  public:
   Reporter(std::FILE* out, int verbosity, bool tty, int width = 80);

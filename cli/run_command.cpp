@@ -86,7 +86,7 @@ int run_local(const RunOptions& given) {
   }
   pool_opts->maxfail = options.maxfail;  // workers stop at once on their own failures
   const bool tty = ::isatty(STDOUT_FILENO) != 0;
-  Reporter reporter(stdout, options.verbosity, tty);
+  Reporter reporter(stdout, options.verbosity, tty, terminal_width());
 
   agent::Pool pool(*pool_opts);
   InterruptGuard guard(pool);

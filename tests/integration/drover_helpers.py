@@ -35,6 +35,8 @@ _SCRUBBED_ENV = (
     "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
     "CI_NODE_INDEX", "CI_NODE_TOTAL", "CIRCLE_NODE_INDEX", "CIRCLE_NODE_TOTAL",
     "BUILDKITE_PARALLEL_JOB", "BUILDKITE_PARALLEL_JOB_COUNT",
+    # pytest (and drover) cut short-summary lines to $COLUMNS, and not at all on CI.
+    "CI", "BUILD_NUMBER", "COLUMNS",
 )
 
 

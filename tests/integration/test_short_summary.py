@@ -42,6 +42,11 @@ def test_long_messages_are_cut_as_pytest_cuts_them(drover, copy_suite):
     ours = summary_section(result.stdout)
     assert ours == summary_section(expected.stdout), f"pytest:\n{expected.stdout}\n\ndrover:\n{result.stdout}"
     assert ours[0].endswith("...") and len(ours[0]) == 80, ours
+    # $COLUMNS sets the width, as for pytest; on CI the message stays whole.
+    for env, check in (({"COLUMNS": "100"}, lambda line: line.endswith("...") and len(line) == 100),
+                       ({"CI": "true"}, lambda line: line.endswith("x" * 200))):
+        wide = h.run_drover(suite, "test_zz_long.py", env=env)
+        assert check(summary_section(wide.stdout)[0]), (env, wide.describe())
 
 
 @pytest.mark.parametrize("where", ["after --", "addopts"])
