@@ -360,6 +360,36 @@ std::vector<std::string> Reporter::short_summary(const common::Collection& colle
   return lines;
 }
 
+void Reporter::passes_section(const common::Collection& collection,
+                              const std::vector<std::optional<TestResult>>& results) {
+  // pytest's summary_passes (-rP, -rA): each passed test's captured output, then what its
+  // teardown captured.
+  if (collection.reportchars.find('P') == std::string::npos) return;
+  auto print_section = [&](const std::string& name, const std::string& text) {
+    std::fprintf(m_out, "%s\n%s", ruled(name, '-').c_str(), text.c_str());
+    if (text.empty() || text.back() != '\n') std::fputc('\n', m_out);
+  };
+  bool any = false;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (!results[i]) continue;
+    for (const PhaseReport& report : results[i]->phases) {
+      if (report.when != Phase::call || report.status != Status::passed) continue;
+      if (!any) header("PASSES");
+      any = true;
+      if (!report.sections.empty()) {
+        std::fprintf(m_out, "%s\n", ruled(head_line(collection.items[i].nodeid), '_').c_str());
+        for (const auto& [name, text] : report.sections) print_section(name, text);
+      }
+      for (const PhaseReport& teardown : results[i]->phases) {
+        if (teardown.when != Phase::teardown) continue;
+        for (const auto& [name, text] : teardown.sections) {
+          if (name.find("teardown") != std::string::npos) print_section(name, text);
+        }
+      }
+    }
+  }
+}
+
 void Reporter::warnings_section(const common::Collection& collection, const WarningsSummary& warnings) {
   if (!collection.show_warnings || warnings.total() == 0) return;
   header("warnings summary");
@@ -445,6 +475,7 @@ Counts Reporter::finish(const common::Collection& collection,
           [](const PhaseReport& report) { return report.status == Status::failed; },
           [](const common::TestItem& item, const PhaseReport&) { return head_line(item.nodeid); });
   warnings_section(collection, warnings);
+  passes_section(collection, results);
   if (!m_junit_path.empty()) std::fprintf(m_out, "%s\n", ruled("generated xml file: " + m_junit_path, '-').c_str());
   std::fputs(m_plugin_summary.c_str(), m_out);
 

@@ -97,6 +97,8 @@ class Reporter {
   [[nodiscard]] std::vector<std::string> short_summary(const common::Collection& collection,
                                                        const std::vector<std::optional<common::TestResult>>& results) const;
   void warnings_section(const common::Collection& collection, const WarningsSummary& warnings);
+  void passes_section(const common::Collection& collection,
+                      const std::vector<std::optional<common::TestResult>>& results);
 
   std::FILE* m_out;
   int m_verbosity;

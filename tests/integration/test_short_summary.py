@@ -19,6 +19,16 @@ def summary_section(output: str) -> list[str]:
     return section
 
 
+def passes_section(output: str) -> list[str]:
+    """The lines of pytest's PASSES section (-rP, -rA), up to the next '=' rule."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("=") and " PASSES " in line), None)
+    if start is None:
+        return []
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("=")), len(lines))
+    return lines[start:end]
+
+
 @pytest.mark.parametrize("chars", ["", "-ra", "-rA", "-rs", "-rxX", "-rN", "-rfEp"],
                          ids=["default", "ra", "rA", "rs", "rxX", "rN", "rfEp"])
 def test_short_summary_equals_pytests(drover, copy_suite, chars):
@@ -28,6 +38,11 @@ def test_short_summary_equals_pytests(drover, copy_suite, chars):
     assert result.rc == expected.rc, result.describe()
     assert summary_section(result.stdout) == summary_section(expected.stdout), (
         f"pytest:\n{expected.stdout}\n\ndrover:\n{result.stdout}")
+    # -rA (and -rP): pytest's PASSES section, each passed test's captured output.
+    assert passes_section(result.stdout) == passes_section(expected.stdout), (
+        f"pytest:\n{expected.stdout}\n\ndrover:\n{result.stdout}")
+    if chars == "-rA":
+        assert any(line.startswith("---") and "Captured" in line for line in passes_section(result.stdout))
     if chars in ("-ra", "-rs"):
         assert any(line.startswith("SKIPPED [") for line in summary_section(result.stdout)), result.describe()
 
