@@ -43,6 +43,14 @@ std::int64_t integer(const json& object, const char* key, bool required = false)
   return it->get<std::int64_t>();
 }
 
+// An optional boolean: absent or null leaves `out` as it was (its default).
+void boolean(const json& object, const char* key, bool& out) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return;
+  if (!it->is_boolean()) throw BadField{std::string("\"") + key + "\" is not a boolean"};
+  out = it->get<bool>();
+}
+
 common::TestIndex to_index(const json& value, const char* key) {
   if (!value.is_number_integer()) throw BadField{std::string("\"") + key + "\" is not an integer"};
   const auto number = value.get<std::int64_t>();
@@ -156,32 +164,18 @@ CollectedMessage decode_collected(const json& object) {
   }
   if (object.contains("deselected")) collection.deselected = static_cast<std::size_t>(integer(object, "deselected"));
   collection.junit = decode_junit_ini(object);
-  if (auto show = object.find("show_warnings"); show != object.end() && !show->is_null()) {
-    if (!show->is_boolean()) throw BadField{"\"show_warnings\" is not a boolean"};
-    collection.show_warnings = show->get<bool>();
-  }
-  if (auto it = object.find("collectonly"); it != object.end() && !it->is_null()) {
-    if (!it->is_boolean()) throw BadField{"\"collectonly\" is not a boolean"};
-    collection.collect_only = it->get<bool>();
-  }
+  boolean(object, "show_warnings", collection.show_warnings);
+  boolean(object, "collectonly", collection.collect_only);
+  boolean(object, "continue_on_collection_errors", collection.continue_on_collection_errors);
+  boolean(object, "coverage", collection.coverage);
   if (auto it = object.find("reportchars"); it != object.end() && !it->is_null()) {
     if (!it->is_string()) throw BadField{"\"reportchars\" is not a string"};
     collection.reportchars = it->get<std::string>();
   }
   collection.junitxml = text(object, "junitxml");
-  if (auto it = object.find("verbose"); it != object.end() && !it->is_null()) {
-    const std::int64_t verbose = integer(object, "verbose");
-    if (verbose < -100 || verbose > 100) throw BadField{"\"verbose\" is out of range"};
-    collection.verbose = static_cast<int>(verbose);
-  }
-  if (auto it = object.find("continue_on_collection_errors"); it != object.end() && !it->is_null()) {
-    if (!it->is_boolean()) throw BadField{"\"continue_on_collection_errors\" is not a boolean"};
-    collection.continue_on_collection_errors = it->get<bool>();
-  }
-  if (auto it = object.find("coverage"); it != object.end() && !it->is_null()) {
-    if (!it->is_boolean()) throw BadField{"\"coverage\" is not a boolean"};
-    collection.coverage = it->get<bool>();
-  }
+  const std::int64_t verbose = integer(object, "verbose");
+  if (verbose < -100 || verbose > 100) throw BadField{"\"verbose\" is out of range"};
+  collection.verbose = static_cast<int>(verbose);
   const std::int64_t maxfail = integer(object, "maxfail");
   if (maxfail < 0 || maxfail > std::numeric_limits<int>::max()) throw BadField{"\"maxfail\" is out of range"};
   collection.maxfail = static_cast<int>(maxfail);
