@@ -176,7 +176,9 @@ common::Result<CoverageReport> report_coverage(const agent::PoolOptions& pool, i
   if (!status) return std::unexpected(status.error());
   std::ifstream in(result_path);
   const auto result = nlohmann::json::parse(in, nullptr, false);
-  if (!in || result.is_discarded() || !result.is_object() || !result.value("active", false)) {
+  const bool active = result.is_object() && result.contains("active") && result["active"].is_boolean() &&
+                      result["active"].get<bool>();
+  if (!in || !active) {
     const std::string why = last_line(log_path);
     return common::fail(common::ErrorCode::internal,
                         "pytest-cov could not report" + (why.empty() ? std::string() : ": " + why));
