@@ -165,6 +165,25 @@ int run_local(const RunOptions& given) {
     return counts;
   };
 
+  // pytest-cov's part, once the workers are done (see report_coverage).
+  bool coverage_failed = false;
+  bool coverage_lost = false;
+  auto cover = [&] {
+    int failed = static_cast<int>(collection->errors.size());  // as pytest's session.testsfailed
+    for (const auto& result : results) {
+      Counts one;
+      if (result) one.add(*result);
+      failed += one.failed + one.errors;
+    }
+    if (auto coverage = report_coverage(*pool_opts, failed)) {
+      reporter.set_plugin_summary(coverage->text);
+      coverage_failed = coverage->failed;
+    } else {
+      print_error(coverage.error());
+      coverage_lost = true;
+    }
+  };
+
   // pytest counts collection errors as failures: at -x/--maxfail it stops collecting
   // there and runs nothing (exit 1), before it would stop for the errors themselves.
   const int maxfail = stricter_maxfail(options.maxfail, collection->maxfail);
@@ -179,7 +198,14 @@ int run_local(const RunOptions& given) {
     return k_exit_interrupted;
   }
   if (selection.empty()) {
+    if (collection->coverage) {
+      NoWork none;
+      (void)pool.run(none);  // the workers end their sessions: pytest-cov saves what collecting ran
+      cover();
+    }
     finish("");
+    if (coverage_lost) return k_exit_internal;
+    if (coverage_failed) return k_exit_tests_failed;
     // A shard the plan leaves empty is a valid, green job; an empty suite (a -k typo, no
     // tests) is pytest's exit 5 in every shard, so the matrix cannot pass with zero tests.
     if (options.shard && !collection->items.empty()) return k_exit_ok;
@@ -233,23 +259,7 @@ int run_local(const RunOptions& given) {
     // The test that ended the session is not reported, but pytest counts its warnings.
     for (const common::Warning& warning : exit->warnings) warnings.add(exit->test ? *exit->test + 1 : 0, warning);
   }
-  bool coverage_failed = false;
-  bool coverage_lost = false;
-  if (collection->coverage && !interrupted && !exit) {
-    int failed = static_cast<int>(collection->errors.size());  // as pytest's session.testsfailed
-    for (const auto& result : results) {
-      Counts one;
-      if (result) one.add(*result);
-      failed += one.failed + one.errors;
-    }
-    if (auto coverage = report_coverage(*pool_opts, failed)) {
-      reporter.set_plugin_summary(coverage->text);
-      coverage_failed = coverage->failed;
-    } else {
-      print_error(coverage.error());
-      coverage_lost = true;
-    }
-  }
+  if (collection->coverage && !interrupted && !exit) cover();
   const bool exit_after = exit && exit->returncode != k_exit_interrupted;
   const Counts counts = finish(exit_after ? "" : stop_message);
   if (exit_after) reporter.line(exit->with_detail(reporter.ruled(exit->message, '!')));

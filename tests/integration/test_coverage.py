@@ -92,3 +92,11 @@ def test_earlier_data_is_replaced_unless_appending(drover, copy_suite):
     fresh = coverage_table(only_sub.stdout)[-1]
     assert fresh == coverage_table(only_add.stdout)[-1], only_sub.describe()  # one function each
     assert coverage_table(appended.stdout)[-1] != fresh, appended.describe()  # add's and sub's
+
+
+def test_a_run_that_selects_nothing_still_reports(drover, copy_suite):
+    # pytest-cov reports what collecting ran (module-level lines), exit 5 as in pytest.
+    expected = h.run_pytest(copy_suite("coverage"), "-k", "nomatch", *COV)
+    result = h.run_drover(copy_suite("coverage"), "-n", "2", "-k", "nomatch", "--", *COV)
+    assert result.rc == expected.rc == 5, result.describe()
+    assert coverage_table(result.stdout) == coverage_table(expected.stdout), result.describe()
