@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string_view>
 #include <tuple>
 
@@ -223,7 +224,12 @@ void Reporter::clear_live_line() {
     m_live_shown = false;
   }
   if (!m_tty && m_column > 0) {
-    std::fprintf(m_out, "\n");
+    // As pytest ends a line of dots: its progress, right-aligned to the width.
+    char percent[16];
+    std::snprintf(percent, sizeof percent, " [%3zu%%]", m_total ? m_done * 100 / m_total : 100);
+    const std::size_t used = m_column + std::strlen(percent);
+    const std::size_t line_width = static_cast<std::size_t>(m_width - 1);
+    std::fprintf(m_out, "%s%s\n", std::string(line_width > used ? line_width - used : 0, ' ').c_str(), percent);
     m_column = 0;
   }
 }

@@ -151,6 +151,29 @@ TEST(Reporter, QuietLiveLineCountsAgainstTheSelection) {
   EXPECT_NE(text.find("[1/2] "), std::string::npos) << text;
 }
 
+// Not a terminal: a line of dots ends with the progress, right-aligned, as pytest's.
+TEST(Reporter, DotsLineEndsWithItsProgress) {
+  common::Collection collection;
+  collection.items = {{"a.py::t1", "a.py", "", 1, {}}, {"a.py::t2", "a.py", "", 2, {}}};
+  std::vector<std::optional<TestResult>> results(2);
+  char* buffer = nullptr;
+  size_t size = 0;
+  std::FILE* out = open_memstream(&buffer, &size);
+  Reporter reporter(out, -1, false);
+  reporter.collected(collection, 2, 1);
+  for (common::TestIndex i = 0; i < 2; ++i) {
+    results[i] = result_of(i, {{Phase::call, Status::passed}});
+    reporter.test_finished(collection.items[i], *results[i]);
+  }
+  (void)reporter.finish(collection, results, 0.5, "", WarningsSummary{});
+  std::fclose(out);
+  const std::string text(buffer, size);
+  std::free(buffer);
+  const std::string first = text.substr(0, text.find('\n'));
+  EXPECT_EQ(first, ".." + std::string(79 - 2 - 7, ' ') + " [100%]") << text;
+  EXPECT_NE(text.find("\n0 failed, 2 passed in 0.50s\n"), std::string::npos) << text;  // -q: unframed
+}
+
 // pytest-cov's section goes where pytest's terminal summary hooks print: after the
 // warnings summary, before the short test summary.
 TEST(Reporter, PluginSummaryBeforeTheShortSummary) {
