@@ -30,6 +30,19 @@ TestResult result_of(common::TestIndex index, std::vector<std::pair<Phase, Statu
   return result;
 }
 
+// What a Reporter writing to memory printed while `body` used it.
+std::string captured(const std::function<void(Reporter&)>& body, int verbosity = 0, bool tty = false) {
+  char* buffer = nullptr;
+  size_t size = 0;
+  std::FILE* out = open_memstream(&buffer, &size);
+  Reporter reporter(out, verbosity, tty);
+  body(reporter);
+  std::fclose(out);
+  std::string text(buffer, size);
+  std::free(buffer);
+  return text;
+}
+
 TEST(Summary, AlwaysCarriesFailedAndPassed) {
   Counts counts;
   counts.passed = 40;
@@ -64,22 +77,16 @@ TEST(Reporter, GroupsResultsPerFileInCollectionOrder) {
   common::Collection collection;
   collection.items = {{"a.py::t1", "a.py", "", 1, {}}, {"a.py::t2", "a.py", "", 2, {}}, {"b.py::t3", "b.py", "", 1, {}}};
   std::vector<std::optional<TestResult>> results(3);
-  char* buffer = nullptr;
-  size_t size = 0;
-  std::FILE* out = open_memstream(&buffer, &size);
-  Reporter reporter(out, 0, false);
-  reporter.collected(collection, 3, 2);
-  // Finish out of order: the grouped section is still in collection order.
-  results[2] = result_of(2, {{Phase::call, Status::passed}});
-  reporter.test_finished(collection.items[2], *results[2]);
-  results[0] = result_of(0, {{Phase::call, Status::failed}});
-  reporter.test_finished(collection.items[0], *results[0]);
-  results[1] = result_of(1, {{Phase::call, Status::passed}});
-  reporter.test_finished(collection.items[1], *results[1]);
-  const Counts counts = reporter.finish(collection, results, 0.5, "", WarningsSummary{});
-  std::fclose(out);
-  const std::string text(buffer, size);
-  std::free(buffer);
+  Counts counts;
+  const std::string text = captured([&](Reporter& reporter) {
+    reporter.collected(collection, 3, 2);
+    // Finish out of order: the grouped section is still in collection order.
+    for (common::TestIndex i : {2, 0, 1}) {
+      results[i] = result_of(i, {{Phase::call, i == 0 ? Status::failed : Status::passed}});
+      reporter.test_finished(collection.items[i], *results[i]);
+    }
+    counts = reporter.finish(collection, results, 0.5, "", WarningsSummary{});
+  });
   EXPECT_EQ(counts.failed, 1);
   EXPECT_EQ(counts.passed, 2);
   EXPECT_NE(text.find("a.py F.\nb.py .\n"), std::string::npos) << text;
@@ -100,15 +107,7 @@ TEST(Summary, WarningsComeBeforeErrorsAsInPytest) {
 
 std::string finished_text(const common::Collection& collection, const std::vector<std::optional<TestResult>>& results,
                           const WarningsSummary& warnings) {
-  char* buffer = nullptr;
-  size_t size = 0;
-  std::FILE* out = open_memstream(&buffer, &size);
-  Reporter reporter(out, 0, false);
-  (void)reporter.finish(collection, results, 0.5, "", warnings);
-  std::fclose(out);
-  std::string text(buffer, size);
-  std::free(buffer);
-  return text;
+  return captured([&](Reporter& reporter) { (void)reporter.finish(collection, results, 0.5, "", warnings); });
 }
 
 // pytest's order: FAILURES, warnings summary, short test summary info, closing line.
@@ -138,15 +137,12 @@ TEST(Reporter, WarningsSummaryBetweenFailuresAndShortSummary) {
 TEST(Reporter, QuietLiveLineCountsAgainstTheSelection) {
   common::Collection collection;
   collection.items = {{"a.py::t1", "a.py", "", 1, {}}, {"a.py::t2", "a.py", "", 2, {}}};
-  char* buffer = nullptr;
-  size_t size = 0;
-  std::FILE* out = open_memstream(&buffer, &size);
-  Reporter reporter(out, -1, true);
-  reporter.collected(collection, 2, 2);
-  reporter.test_finished(collection.items[0], result_of(0, {{Phase::call, Status::passed}}));
-  std::fclose(out);
-  const std::string text(buffer, size);
-  std::free(buffer);
+  const std::string text = captured(
+      [&](Reporter& reporter) {
+        reporter.collected(collection, 2, 2);
+        reporter.test_finished(collection.items[0], result_of(0, {{Phase::call, Status::passed}}));
+      },
+      -1, true);
   EXPECT_EQ(text.find("collected"), std::string::npos) << text;
   EXPECT_NE(text.find("[1/2] "), std::string::npos) << text;
 }
@@ -156,19 +152,16 @@ TEST(Reporter, DotsLineEndsWithItsProgress) {
   common::Collection collection;
   collection.items = {{"a.py::t1", "a.py", "", 1, {}}, {"a.py::t2", "a.py", "", 2, {}}};
   std::vector<std::optional<TestResult>> results(2);
-  char* buffer = nullptr;
-  size_t size = 0;
-  std::FILE* out = open_memstream(&buffer, &size);
-  Reporter reporter(out, -1, false);
-  reporter.collected(collection, 2, 1);
-  for (common::TestIndex i = 0; i < 2; ++i) {
-    results[i] = result_of(i, {{Phase::call, Status::passed}});
-    reporter.test_finished(collection.items[i], *results[i]);
-  }
-  (void)reporter.finish(collection, results, 0.5, "", WarningsSummary{});
-  std::fclose(out);
-  const std::string text(buffer, size);
-  std::free(buffer);
+  const std::string text = captured(
+      [&](Reporter& reporter) {
+        reporter.collected(collection, 2, 1);
+        for (common::TestIndex i = 0; i < 2; ++i) {
+          results[i] = result_of(i, {{Phase::call, Status::passed}});
+          reporter.test_finished(collection.items[i], *results[i]);
+        }
+        (void)reporter.finish(collection, results, 0.5, "", WarningsSummary{});
+      },
+      -1);
   const std::string first = text.substr(0, text.find('\n'));
   EXPECT_EQ(first, ".." + std::string(79 - 2 - 7, ' ') + " [100%]") << text;
   EXPECT_NE(text.find("\n0 failed, 2 passed in 0.50s\n"), std::string::npos) << text;  // -q: unframed
@@ -183,15 +176,10 @@ TEST(Reporter, PluginSummaryBeforeTheShortSummary) {
   results[0] = result_of(0, {{Phase::call, Status::failed}});
   WarningsSummary warnings;
   warnings.add(1, {"a.py::t1", "a.py:2: UserWarning: w\n", 1});
-  char* buffer = nullptr;
-  size_t size = 0;
-  std::FILE* out = open_memstream(&buffer, &size);
-  Reporter reporter(out, 0, false);
-  reporter.set_plugin_summary("\n---------- coverage: here -----------\nTOTAL 1 0 100%\n\n");
-  (void)reporter.finish(collection, results, 0.5, "", warnings);
-  std::fclose(out);
-  const std::string text(buffer, size);
-  std::free(buffer);
+  const std::string text = captured([&](Reporter& reporter) {
+    reporter.set_plugin_summary("\n---------- coverage: here -----------\nTOTAL 1 0 100%\n\n");
+    (void)reporter.finish(collection, results, 0.5, "", warnings);
+  });
   const auto coverage = text.find("---------- coverage: here");
   ASSERT_NE(coverage, std::string::npos) << text;
   EXPECT_LT(text.find("warnings summary"), coverage);
@@ -205,18 +193,6 @@ TEST(Summary, CollectOnlyInPytestsWords) {
   EXPECT_EQ(collect_only_summary(0, 2, 0, 0.04), "no tests collected (2 deselected) in 0.04s");
   EXPECT_EQ(collect_only_summary(2, 3, 1, 0.12), "2/5 tests collected (3 deselected), 1 error in 0.12s");
   EXPECT_EQ(collect_only_summary(2, 0, 2, 0.30), "2 tests collected, 2 errors in 0.30s");
-}
-
-std::string captured(const std::function<void(Reporter&)>& body, int verbosity = 0) {
-  char* buffer = nullptr;
-  size_t size = 0;
-  std::FILE* out = open_memstream(&buffer, &size);
-  Reporter reporter(out, verbosity, false);
-  body(reporter);
-  std::fclose(out);
-  std::string text(buffer, size);
-  std::free(buffer);
-  return text;
 }
 
 TEST(Reporter, CollectOnlyListsNodeIdsThenErrors) {
