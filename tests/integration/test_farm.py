@@ -124,6 +124,15 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def small_suite(root: Path, files: dict[str, str]) -> Path:
+    """A suite directory with an empty pytest.ini and the given test files."""
+    root.mkdir()
+    (root / "pytest.ini").write_text("[pytest]\n")
+    for name, text in files.items():
+        (root / name).write_text(text)
+    return root
+
+
 @pytest.fixture
 def farm(drover, tmp_path):
     f = Farm(tmp_path, drover)
@@ -263,13 +272,10 @@ def test_client_with_the_wrong_server_key_hears_no_answer(farm, tmp_path):
 
 
 def test_collection_mismatch_fails_the_run_clearly(farm, tmp_path):
-    suite = tmp_path / "envdep"
-    suite.mkdir()
-    (suite / "pytest.ini").write_text("[pytest]\n")
-    (suite / "test_env.py").write_text(
+    suite = small_suite(tmp_path / "envdep", {"test_env.py": (
         "import os\nimport pytest\n\n"
         "@pytest.mark.parametrize('n', range(3 if os.environ.get('FARM_ODD_AGENT') else 2))\n"
-        "def test_n(n):\n    pass\n")
+        "def test_n(n):\n    pass\n")})
     farm.start_coordinator()
     farm.start_agent("odd", 1, env={"FARM_ODD_AGENT": "1"})
     farm.wait_agents(1)
@@ -294,10 +300,7 @@ def test_agents_can_use_their_own_checkout(farm, tmp_path):
 
 
 def test_exitfirst_cancels_the_farm_run(farm, tmp_path):
-    suite = tmp_path / "failing"
-    suite.mkdir()
-    (suite / "pytest.ini").write_text("[pytest]\n")
-    (suite / "test_fail_first.py").write_text("def test_boom():\n    assert 0\n")
+    suite = small_suite(tmp_path / "failing", {"test_fail_first.py": "def test_boom():\n    assert 0\n"})
     for f in range(4):
         (suite / f"test_later_{f}.py").write_text(
             "import time\n\n" + "".join(f"def test_{t}():\n    time.sleep(0.5)\n\n" for t in range(6)))
@@ -319,11 +322,8 @@ def test_exitfirst_cancels_the_farm_run(farm, tmp_path):
 def test_client_timeout_applies_on_the_agents(farm, tmp_path):
     # The client's --timeout travels with the run: the agent (started without one)
     # fails the hanging test as a local run would, and the run goes on.
-    suite = tmp_path / "hang"
-    suite.mkdir()
-    (suite / "pytest.ini").write_text("[pytest]\n")
-    (suite / "test_hang.py").write_text(
-        "import time\n\n\ndef test_hangs():\n    time.sleep(120)\n\n\ndef test_quick():\n    pass\n")
+    suite = small_suite(tmp_path / "hang", {"test_hang.py": (
+        "import time\n\n\ndef test_hangs():\n    time.sleep(120)\n\n\ndef test_quick():\n    pass\n")})
     farm.start_coordinator()
     farm.start_agent("a1")
     farm.wait_agents(1)
@@ -338,11 +338,8 @@ def test_client_timeout_applies_on_the_agents(farm, tmp_path):
 def test_client_refused_on_join_still_reports_every_test(farm, tmp_path):
     # A run id already running another selection: the second client is refused, and its
     # JUnit lists each of its tests as not run, not an empty (green-looking) report.
-    suite = tmp_path / "join"
-    suite.mkdir()
-    (suite / "pytest.ini").write_text("[pytest]\n")
-    (suite / "test_slow.py").write_text(
-        "import time\n" + "".join(f"\n\ndef test_{i}():\n    time.sleep(3)\n" for i in range(4)))
+    suite = small_suite(tmp_path / "join", {"test_slow.py": (
+        "import time\n" + "".join(f"\n\ndef test_{i}():\n    time.sleep(3)\n" for i in range(4)))})
     farm.start_coordinator()
     farm.start_agent("a1", 1)
     farm.wait_agents(1)
