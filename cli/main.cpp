@@ -8,6 +8,21 @@
 
 #include "cli/commands.h"
 
+namespace {
+
+// An option given twice takes its last value, as pytest's (argparse's) options do:
+// `drover run -n 4 ... -n 2` runs two workers, as `pytest -n 4 ... -n 2` would.
+void take_last_value(CLI::App& command) {
+  for (CLI::Option* option : command.get_options()) {
+    if (option->get_expected_min() == 1 && option->get_expected_max() == 1 && option->get_type_size_max() == 1) {
+      option->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
+  }
+  for (CLI::App* sub : command.get_subcommands({})) take_last_value(*sub);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"drover: a distributed, sharded test orchestrator for pytest suites", "drover"};
   app.require_subcommand(1);
@@ -44,6 +59,7 @@ int main(int argc, char** argv) {
       return drover::cli::k_exit_usage;
     }
   }
+  take_last_value(app);
   std::reverse(args.begin(), args.end());  // CLI11 takes a vector in reverse order
   try {
     app.parse(args);

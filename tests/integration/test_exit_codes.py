@@ -140,6 +140,16 @@ def test_more_workers_than_tests(drover, copy_suite):
     assert h.wait_no_processes_in(suite) == []
 
 
+def test_an_option_given_twice_takes_the_last_value(drover, copy_suite):
+    # As pytest's options (argparse): a later -n overrides an earlier one (e.g. from a CI
+    # template), instead of a usage error.
+    suite = copy_suite("outcomes")
+    result = h.run_drover(suite, "-n", "2", "-v", "-n", "1", "--timeout", "0.001", "--timeout", "60", "pkg_a")
+    assert result.rc == 0, result.describe()
+    assert h.summary_counts(result.stdout)["passed"] == 2
+    assert "[gw0]" in result.stdout and "gw1" not in result.stdout, result.describe()
+
+
 def test_run_from_a_subdirectory_uses_the_rootdir(drover, copy_suite):
     # As with pytest, the rootdir is where pytest.ini is; node ids and the
     # durations file are relative to it, not to the current directory.
