@@ -53,7 +53,7 @@ void FarmMailbox::add_lease(farm::Lease lease) {
     for (TestIndex test : lease.tests) dropped->second.erase(test);
   }
   if (auto pending = m_pending_cancels.find(lease.run_id); pending != m_pending_cancels.end()) {
-    std::erase_if(pending->second, [&](TestIndex test) { return std::ranges::count(lease.tests, test) > 0; });
+    std::erase_if(pending->second, [&](const Cancellation& c) { return std::ranges::count(lease.tests, c.test) > 0; });
   }
   m_buffer.push_back(std::move(lease));
   m_arrived.notify_all();
@@ -76,14 +76,14 @@ void FarmMailbox::cancel(const farm::Cancel& cancel) {
     for (const auto& [lease, active] : m_active) {
       if (active.run_id != cancel.run_id) continue;
       auto& pending = m_pending_cancels[cancel.run_id];
-      pending.insert(pending.end(), active.remaining.begin(), active.remaining.end());
+      for (TestIndex test : active.remaining) pending.push_back({test, cancel.stop_running});
     }
     return;
   }
   auto& dropped = m_cancelled[cancel.run_id];
   dropped.insert(cancel.tests.begin(), cancel.tests.end());
-  m_pending_cancels[cancel.run_id].insert(m_pending_cancels[cancel.run_id].end(), cancel.tests.begin(),
-                                          cancel.tests.end());
+  auto& pending = m_pending_cancels[cancel.run_id];
+  for (TestIndex test : cancel.tests) pending.push_back({test, cancel.stop_running});
   for (auto it = m_buffer.begin(); it != m_buffer.end();) {
     if (it->run_id == cancel.run_id) std::erase_if(it->tests, [&](TestIndex t) { return dropped.contains(t); });
     if (it->run_id == cancel.run_id && it->tests.empty()) {
@@ -211,12 +211,21 @@ bool FarmWorkSource::stopping() {
   return m_epoch != m_mailbox.m_epoch || m_mailbox.m_closed;
 }
 
-std::vector<TestIndex> FarmWorkSource::take_cancellations() {
+std::vector<Cancellation> FarmWorkSource::take_cancellations() {
   std::lock_guard lock(m_mailbox.m_mutex);
-  std::vector<TestIndex> tests;
-  for (auto& [run, pending] : m_mailbox.m_pending_cancels) tests.insert(tests.end(), pending.begin(), pending.end());
+  // Only tests of the cancelled run: the pool may hold another run's test with the same
+  // index (runs sharing a workspace and arguments share the pool).
+  std::vector<Cancellation> cancellations;
+  for (const auto& [run, pending] : m_mailbox.m_pending_cancels) {
+    for (const Cancellation& cancellation : pending) {
+      const bool held = std::ranges::any_of(m_mailbox.m_active, [&](const auto& entry) {
+        return entry.second.run_id == run && entry.second.remaining.contains(cancellation.test);
+      });
+      if (held) cancellations.push_back(cancellation);
+    }
+  }
   m_mailbox.m_pending_cancels.clear();
-  return tests;
+  return cancellations;
 }
 
 void FarmWorkSource::completed(common::TestResult result) {

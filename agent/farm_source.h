@@ -94,7 +94,7 @@ class FarmMailbox {
   std::deque<common::farm::Lease> m_buffer;
   std::map<std::uint64_t, Active> m_active;  // lease id -> tests not yet reported
   std::map<std::string, std::set<TestIndex>> m_cancelled;  // run -> tests to drop
-  std::map<std::string, std::vector<TestIndex>> m_pending_cancels;  // not yet seen by the pool
+  std::map<std::string, std::vector<Cancellation>> m_pending_cancels;  // not yet seen by the pool
   std::set<std::string> m_cancelled_runs;
   std::set<std::string> m_refused_runs;
   std::vector<common::farm::Message> m_outgoing;
@@ -110,7 +110,7 @@ class FarmWorkSource final : public WorkSource {
   [[nodiscard]] std::vector<WorkLease> request(int credits) override;
   [[nodiscard]] bool exhausted() override;
   [[nodiscard]] bool stopping() override;
-  [[nodiscard]] std::vector<TestIndex> take_cancellations() override;
+  [[nodiscard]] std::vector<Cancellation> take_cancellations() override;
   void completed(common::TestResult result) override;
   void handed_back(std::uint64_t lease, std::vector<TestIndex> tests) override;
   [[nodiscard]] int poll_interval_ms() const override { return 50; }

@@ -75,8 +75,8 @@ TEST(FarmMailbox, HandBackSkipsCancelledTestsAndClosesTheLease) {
   mailbox.add_lease(lease("r1", 1, {0, 1, 2}));
   FarmWorkSource source(mailbox, key_of(lease("r1", 0, {})), "a1");
   ASSERT_EQ(source.request(1).size(), 1u);
-  mailbox.cancel(farm::Cancel{"r1", {1}, "won elsewhere"});
-  EXPECT_EQ(source.take_cancellations(), (std::vector<TestIndex>{1}));
+  mailbox.cancel(farm::Cancel{"r1", {1}, "won elsewhere", true});
+  EXPECT_EQ(source.take_cancellations(), (std::vector<Cancellation>{{1, true}}));
   EXPECT_TRUE(source.take_cancellations().empty());
   source.completed(result(0));
   source.handed_back(1, {1, 2});
@@ -95,7 +95,7 @@ TEST(FarmMailbox, WholeRunCancelDropsItsTestsAndKeepsThePool) {
   ASSERT_EQ(source.request(1).size(), 1u);
   mailbox.cancel(farm::Cancel{"r1", {}, "client stopped"});
   EXPECT_FALSE(source.stopping());  // the warm pool stays for the next run
-  EXPECT_EQ(source.take_cancellations(), std::vector<TestIndex>{0});
+  EXPECT_EQ(source.take_cancellations(), (std::vector<Cancellation>{{0, false}}));
   const auto backs = only<farm::HandBack>(mailbox.take_outgoing());
   ASSERT_EQ(backs.size(), 1u);
   EXPECT_EQ(backs[0].lease_id, 2u);
@@ -163,6 +163,19 @@ TEST(FarmMailbox, AbortDropsResultsOfTheOldConnection) {
   mailbox.close();
   EXPECT_EQ(mailbox.wanted_credits(), 0);
   EXPECT_TRUE(mailbox.closed());
+}
+
+TEST(FarmMailbox, CancellationsOfAnotherRunDoNotReachThisPool) {
+  // Runs sharing a workspace and arguments share a pool, and test indices are per run:
+  // another run's cancelled test 0 is not this run's test 0.
+  FarmMailbox mailbox(1);
+  mailbox.add_lease(lease("r1", 1, {0}));
+  FarmWorkSource source(mailbox, key_of(lease("r1", 0, {})), "a1");
+  ASSERT_EQ(source.request(1).size(), 1u);
+  mailbox.cancel(farm::Cancel{"r2", {0}, "won elsewhere", true});
+  EXPECT_TRUE(source.take_cancellations().empty());
+  mailbox.cancel(farm::Cancel{"r1", {0}, "won elsewhere", true});
+  EXPECT_EQ(source.take_cancellations(), (std::vector<Cancellation>{{0, true}}));
 }
 
 }  // namespace

@@ -177,7 +177,8 @@ void Pool::Impl::install(Worker& worker, ChildProcess child) {
   worker.early_warnings.clear();
   worker.collected = worker.can_cancel = worker.can_stop = worker.bye = worker.shutdown_sent = false;
   worker.stop_sent = worker.session_exited = false;
-  worker.deliberate = worker.timed_out = false;
+  worker.deliberate = worker.timed_out = worker.cancel_killed = false;
+  worker.cancelled_running.reset();
   worker.wants_respawn = worker.drained = false;
   worker.cancels_in_flight = 0;
   worker.failure.clear();
@@ -241,6 +242,14 @@ void Pool::Impl::check_timers(Clock::time_point now) {
       worker.state = WorkerState::stopping;
       worker.process->signal(SIGKILL);
     }
+    if (worker.cancelled_running && worker.running != worker.cancelled_running) worker.cancelled_running.reset();
+    if (worker.cancelled_running && !worker.cancel_killed && now >= worker.cancel_kill_at) {
+      log->info("{}: test {} was cancelled and is still running; killing the worker", worker.name,
+                nodeid(*worker.running));
+      worker.cancel_killed = true;
+      worker.state = WorkerState::stopping;
+      worker.process->signal(SIGKILL);
+    }
     if (worker.process->messages_closed() && !worker.closed_since) {
       worker.closed_since = now;
       if (!worker.kill_at || *worker.kill_at > now + k_closed_pipe_limit) worker.kill_at = now + k_closed_pipe_limit;
@@ -263,6 +272,7 @@ int Pool::Impl::wait_ms(Clock::time_point now, Clock::time_point next_source_pol
                                     std::chrono::duration<double>(options.timeout) + k_timeout_grace));
     }
     if (worker.kill_at) wake = std::min(wake, *worker.kill_at);
+    if (worker.cancelled_running && !worker.cancel_killed) wake = std::min(wake, worker.cancel_kill_at);
   }
   const auto ms = std::chrono::ceil<std::chrono::milliseconds>(wake - now).count();
   return static_cast<int>(std::clamp<long long>(ms, 0, 60'000));
@@ -376,18 +386,24 @@ void Pool::Impl::step(Worker& worker, bool stopping) {
   }
 }
 
-void Pool::Impl::apply_cancellations(const std::vector<TestIndex>& tests) {
-  if (tests.empty()) return;
+void Pool::Impl::apply_cancellations(const std::vector<Cancellation>& cancellations) {
+  if (cancellations.empty()) return;
   for (Worker& worker : workers) {
     if (!worker.process) continue;
     std::vector<TestIndex> cancel;
     std::vector<QueuedTest> unsent;
     for (auto it = worker.queue.begin(); it != worker.queue.end();) {
-      const bool wanted = std::find(tests.begin(), tests.end(), it->index) != tests.end();
+      const auto found = std::find_if(cancellations.begin(), cancellations.end(),
+                                      [&](const Cancellation& c) { return c.test == it->index; });
+      const bool wanted = found != cancellations.end();
       if (wanted && !it->sent) {
         unsent.push_back(*it);
         it = worker.queue.erase(it);
         continue;
+      }
+      if (wanted && found->stop_running && worker.running == it->index && !worker.cancelled_running) {
+        worker.cancelled_running = it->index;
+        worker.cancel_kill_at = std::max(Clock::now(), worker.running_since + k_cancel_grace);
       }
       if (wanted && !it->cancel_asked && worker.running != it->index && worker.can_cancel &&
           worker.state != WorkerState::stopping) {

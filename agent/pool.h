@@ -99,6 +99,12 @@ struct SessionExit {
 // The environment a worker runs in: this process's, with the worker on PYTHONPATH.
 [[nodiscard]] std::vector<std::string> worker_environment(const PoolOptions& options);
 
+struct Cancellation {
+  TestIndex test = 0;
+  bool stop_running = false;
+  bool operator==(const Cancellation&) const = default;
+};
+
 struct WorkLease {
   std::uint64_t id = 0;
   std::vector<TestIndex> tests;  // run in this order
@@ -118,8 +124,9 @@ class WorkSource {
   // True when queued, not yet started tests should be dropped (-x, Ctrl-C).
   [[nodiscard]] virtual bool stopping() = 0;
   // Tests the source wants dropped from workers' queues (speculative copies that
-  // lost the race). Returned once; the pool cancels those not started yet.
-  [[nodiscard]] virtual std::vector<TestIndex> take_cancellations() { return {}; }
+  // lost the race, a cancelled run). Returned once; the pool cancels those not started
+  // yet, and with `stop_running` also stops one already running (see k_cancel_grace).
+  [[nodiscard]] virtual std::vector<Cancellation> take_cancellations() { return {}; }
   // One finished test, real or synthetic (crash, timeout).
   virtual void completed(common::TestResult result) = 0;
   // Tests of a lease that were not started and never will be on this pool.
@@ -162,7 +169,8 @@ class Pool {
   // stopping(): queued tests not started are dropped and handed back (a test
   // already committed as the running test's nextitem too: the session ends, as
   // pytest's does on -x), running tests finish, workers shut down. take_cancellations(): cancelled
-  // tests are handed back, not reported.
+  // tests are handed back, not reported; a running one with `stop_running` is stopped by
+  // killing its worker (if still running k_cancel_grace after its start) and handed back.
   //
   // Errors, each after every unfinished test was handed back and every worker
   // stopped: ErrorCode::interrupted (interrupt()); ErrorCode::collection (a

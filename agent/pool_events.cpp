@@ -349,6 +349,8 @@ void Pool::Impl::on_exit(Worker& worker) {
   std::string what = describe(status);  // for the log line
   if (!worker.collected) {
     if (!collection && !worker.deliberate && !failure) failure = start_error(worker, status);
+  } else if (worker.running && worker.cancel_killed && worker.running == worker.cancelled_running) {
+    what = "killed: its test " + nodeid(*worker.running) + " was cancelled";  // hand_back() returns it
   } else if (worker.running) {
     const TestIndex index = *worker.running;
     // The worker's faulthandler exits on its own right at the timeout; drover
@@ -369,6 +371,9 @@ void Pool::Impl::on_exit(Worker& worker) {
   if (!crashed) {
     log->debug("{}: {}", worker.name, what);
     worker.wants_respawn = worker.drained && options.keep_warm;
+  } else if (worker.cancel_killed) {
+    log->debug("{}: {}", worker.name, what);
+    worker.wants_respawn = !worker.shutdown_sent;
   } else if (worker.timed_out) {
     // The test's fault, not the worker's: not counted against the restart limit.
     log->warn("{}: {}", worker.name, what);

@@ -38,6 +38,9 @@ inline constexpr auto k_teardown_limit = std::chrono::seconds(120);   // session
 inline constexpr auto k_exit_after_bye = std::chrono::seconds(5);     // interpreter exit after bye
 inline constexpr auto k_terminate_grace = std::chrono::seconds(2);    // SIGTERM -> SIGKILL
 inline constexpr auto k_closed_pipe_limit = std::chrono::seconds(5);  // message pipe closed, still alive
+// A cancelled test still running this long after its cancel (or its start) is stopped
+// by killing its worker: a short test ends on its own, cheaper than a new worker.
+inline constexpr auto k_cancel_grace = std::chrono::seconds(1);
 
 // Distinct warnings kept per test; the rest are counted in one more entry with
 // k_more_warnings_text (a test warning in a loop must not fill the agent's memory).
@@ -79,6 +82,9 @@ struct Worker {
   bool shutdown_sent = false;
   bool deliberate = false;  // drover killed it on purpose (stopping, abort): not a crash
   bool timed_out = false;   // drover killed it for the running test's timeout
+  std::optional<TestIndex> cancelled_running;  // the running test was cancelled (see k_cancel_grace)
+  Clock::time_point cancel_kill_at;
+  bool cancel_killed = false;  // drover killed it for that: the test goes back, not a crash
   std::string failure;      // why drover killed it (protocol error), "" otherwise
   std::string fatal;        // the worker's own `fatal` message
   std::optional<Clock::time_point> kill_at;       // SIGKILL then
@@ -131,7 +137,7 @@ struct Pool::Impl {
   void shutdown(Worker& worker);
   void enqueue(Worker& worker, const std::vector<WorkLease>& leases);
   void send_unsent(Worker& worker);
-  void apply_cancellations(const std::vector<TestIndex>& tests);
+  void apply_cancellations(const std::vector<Cancellation>& cancellations);
   [[nodiscard]] common::Error abort_all(common::Error error, bool hand_back);
   [[nodiscard]] bool any_alive() const;
   [[nodiscard]] bool any_unborn() const;

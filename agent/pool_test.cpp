@@ -251,13 +251,61 @@ def test_slow(n):
   RecordingSource source;
   source.requeue = false;
   source.add({0, 1, 2, 3, 4, 5});
-  source.cancellations = {4, 5};
+  source.cancellations = {{4}, {5}};
   ASSERT_TRUE(pool.run(source).has_value());
   EXPECT_EQ(source.results.size(), 4u);
   EXPECT_EQ(source.result_for(4), nullptr);
   EXPECT_EQ(source.result_for(5), nullptr);
   ASSERT_EQ(source.handed.size(), 1u);
   EXPECT_EQ(source.handed[0].second, (std::vector<TestIndex>{4, 5}));
+}
+
+TEST_F(PoolTest, ACancelledRunningTestIsStoppedAndHandedBack) {
+  dir.write("tests/test_x.py", R"(
+import time
+
+def test_a():
+    pass
+
+def test_long():
+    time.sleep(60)
+
+def test_c():
+    pass
+)");
+  Pool pool(testing::options_for(dir, 1));
+  ASSERT_TRUE(pool.start().has_value());
+  // test_long is cancelled (stop_running) half a second after test_a's result, when it
+  // has started; it goes back unreported and the slot's new worker runs test_c.
+  struct CancellingSource : RecordingSource {
+    std::optional<std::chrono::steady_clock::time_point> first_result;
+    std::vector<Cancellation> take_cancellations() override {
+      if (results.empty()) return {};
+      const auto now = std::chrono::steady_clock::now();
+      if (!first_result) first_result = now;
+      if (now - *first_result < std::chrono::milliseconds(500)) return {};
+      return std::exchange(cancellations, {});
+    }
+    void handed_back(std::uint64_t lease, std::vector<TestIndex> tests) override {
+      handed.emplace_back(lease, tests);
+      std::erase(tests, TestIndex{1});
+      if (!tests.empty()) queue.push_front({next_lease++, std::move(tests)});
+    }
+  } source;
+  source.add({0});
+  source.add({1});
+  source.add({2});
+  source.cancellations = {{1, true}};
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(pool.run(source).has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+  EXPECT_EQ(source.result_for(1), nullptr);
+  ASSERT_NE(source.result_for(0), nullptr);
+  ASSERT_NE(source.result_for(2), nullptr);
+  EXPECT_EQ(source.result_for(2)->final_status(), Status::passed);
+  bool handed_long = false;
+  for (const auto& [lease, tests] : source.handed) handed_long = handed_long || std::count(tests.begin(), tests.end(), TestIndex{1}) > 0;
+  EXPECT_TRUE(handed_long);
 }
 
 TEST_F(PoolTest, WorkArrivingAfterAWorkerParkedRespawnsIt) {

@@ -70,7 +70,7 @@ class RecordingSource : public WorkSource {
   std::deque<WorkLease> queue;
   std::vector<common::TestResult> results;
   std::vector<std::pair<std::uint64_t, std::vector<TestIndex>>> handed;
-  std::vector<TestIndex> cancellations;  // given out once, at the first result
+  std::vector<Cancellation> cancellations;  // given out once, at the first result
   std::function<bool(const RecordingSource&)> stop_when;
   std::function<void(const common::TestResult&)> on_result;
   bool requeue = true;
@@ -93,7 +93,7 @@ class RecordingSource : public WorkSource {
   }
   bool exhausted() override { return queue.empty(); }
   bool stopping() override { return stop_when && stop_when(*this); }
-  std::vector<TestIndex> take_cancellations() override {
+  std::vector<Cancellation> take_cancellations() override {
     if (results.empty()) return {};
     return std::exchange(cancellations, {});
   }

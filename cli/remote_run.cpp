@@ -434,9 +434,9 @@ std::optional<int> run_remote(const RunOptions& given) {
     if (g_remote_interrupted.load()) {
       stop_message = "KeyboardInterrupt";
       // A queue job leaves the run to the other jobs; a farm client's run is its own to
-      // cancel. Either way the client leaves at once, as a local Ctrl-C does: a test still
-      // running on an agent ends there and is in the coordinator's report of the run.
-      if (!queue) (void)client.send(farm::Cancel{run_id, {}, "interrupted"});
+      // cancel. Either way the client leaves at once, as a local Ctrl-C does; the agents
+      // stop the run's tests still running, which the coordinator reports as not run.
+      if (!queue) (void)client.send(farm::Cancel{run_id, {}, "interrupted", true});
       break;
     }
     if (auto refused = job ? job->failure() : std::nullopt) {

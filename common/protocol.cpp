@@ -88,7 +88,7 @@ void fields(V& v, M& m) {
     v("run_id", m.run_id), v("lease_id", m.lease_id), v("tests", m.tests);
     v("reason", m.reason);
   } else if constexpr (std::is_same_v<T, Cancel>) {
-    v("run_id", m.run_id), v("tests", m.tests), v("reason", m.reason);
+    v("run_id", m.run_id), v("tests", m.tests), v("reason", m.reason), v("stop_running", m.stop_running);
   } else if constexpr (std::is_same_v<T, Shutdown>) {
     v("reason", m.reason);
   } else if constexpr (std::is_same_v<T, RunSubmit>) {

@@ -132,6 +132,10 @@ struct Cancel {
   std::string run_id;
   std::vector<TestIndex> tests;
   std::string reason;
+  // Also stop the cancelled tests already running (their worker is killed): their
+  // results would not count (a copy that lost, a lease taken over, an interrupted run).
+  // False for -x/--maxfail, whose running tests finish and report, as in pytest-xdist.
+  bool stop_running = false;
 };
 
 // Either way: the sender is going away now (agent/client exit, coordinator stop).

@@ -110,7 +110,8 @@ std::vector<Outgoing> Dispatcher::on_message(const std::string& id, const std::s
           Run* run = !agent ? find_run(message.run_id) : nullptr;
           if (run != nullptr && run->state.empty()) {
             log()->info("run {}: cancelled by client {}: {}", run->id, peer.label, message.reason);
-            stop_run(out, *run, "cancelled", message.reason.empty() ? "cancelled" : message.reason, now);
+            stop_run(out, *run, "cancelled", message.reason.empty() ? "cancelled" : message.reason, now,
+                     message.stop_running);
           }
         } else if constexpr (std::is_same_v<T, farm::Shutdown>) {
           peer_lost(out, peer.id, fmt::format("left: {}", message.reason), now);

@@ -86,7 +86,10 @@ class Dispatcher {
   [[nodiscard]] std::vector<Run*> lease_order(const Peer& agent, bool queued_only);
   bool lease_from(Out& out, Run& run, Peer& agent, double now);
   void apply(Out& out, Run& run, std::vector<Command> commands, double now);
-  void stop_run(Out& out, Run& run, const std::string& state, const std::string& reason, double now);
+  // Closes the queued tests as "not run: REASON" and cancels the agents' leases;
+  // `stop_running`: the agents also stop the run's tests already running (see farm::Cancel).
+  void stop_run(Out& out, Run& run, const std::string& state, const std::string& reason, double now,
+                bool stop_running = true);
   // A client joining a run gets every result it missed.
   void replay(Out& out, Peer& client, const std::string& run_id, double now);
   [[nodiscard]] static bool can_serve(const Peer& agent, const Run& run);

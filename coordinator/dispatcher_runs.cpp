@@ -263,7 +263,7 @@ void Dispatcher::apply(Out& out, Run& run, std::vector<Command> commands, double
       send(out, *agent, std::move(lease), now);
     } else if (auto* cancel = std::get_if<CancelCommand>(&command)) {
       if (Peer* agent = agent_by_label(cancel->agent)) {
-        send(out, *agent, farm::Cancel{run.id, cancel->tests, "finished elsewhere"}, now);
+        send(out, *agent, farm::Cancel{run.id, cancel->tests, "finished elsewhere", true}, now);
       }
     } else if (auto* final_result = std::get_if<FinalCommand>(&command)) {
       const common::TestResult& result = final_result->result;
@@ -281,13 +281,13 @@ void Dispatcher::apply(Out& out, Run& run, std::vector<Command> commands, double
 }
 
 void Dispatcher::stop_run(Out& out, Run& run, const std::string& state, const std::string& reason,
-                          double now) {
+                          double now, bool stop_running) {
   run.state = state;
   run.reason = reason;
   run.scheduler.stop();
   apply(out, run, run.scheduler.fail_remaining(fmt::format("not run: {}", reason)), now);
   for (const std::string& label : run.agents) {
-    if (Peer* agent = agent_by_label(label)) send(out, *agent, farm::Cancel{run.id, {}, reason}, now);
+    if (Peer* agent = agent_by_label(label)) send(out, *agent, farm::Cancel{run.id, {}, reason, stop_running}, now);
   }
 }
 

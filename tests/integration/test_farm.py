@@ -319,6 +319,44 @@ def test_exitfirst_cancels_the_farm_run(farm, tmp_path):
     assert "stopping after 1 failures" in result.stdout, result.describe()
 
 
+def test_interrupted_client_stops_its_running_tests_on_the_agent(farm, tmp_path):
+    # Ctrl-C on the client cancels the run: the agent stops the run's test still running
+    # (its worker is killed) instead of letting it run to its end, so the agent is free for
+    # the next run at once; the coordinator reports the stopped test as not run.
+    started = tmp_path / "started"
+    suite = small_suite(tmp_path / "long", {"test_long.py": (
+        "import pathlib\nimport time\n\n\n"
+        f"def test_long():\n    pathlib.Path({str(started)!r}).write_text('x')\n    time.sleep(300)\n")})
+    quick = small_suite(tmp_path / "quick", {"test_quick.py": "def test_quick():\n    pass\n"})
+    farm.start_coordinator()
+    farm.start_agent("a1", 1)
+    farm.wait_agents(1)
+    client = subprocess.Popen(h.drover_command("--coordinator", farm.endpoint, "--run-id", "stopped"),
+                              cwd=suite, env=h.clean_env({"DROVER_HTTP": farm.http}), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert started.exists(), farm.log_text()
+        client.send_signal(signal.SIGINT)
+        out, err = client.communicate(timeout=30)
+    finally:
+        if client.poll() is None:
+            os.killpg(client.pid, signal.SIGKILL)
+    assert client.returncode == 2, out.decode() + err.decode() + farm.log_text()
+    # The one-slot agent serves the next run now, not after test_long's 300 s.
+    after = farm.run(quick, "--run-id", "after", timeout=60)
+    assert after.rc == 0, after.describe() + farm.log_text()
+    assert "1 passed" in after.stdout, after.describe()
+    report = tmp_path / "stopped.xml"
+    download = farm.tool("report", "download", "--server", farm.http, "--run-id", "stopped", "-o", str(report))
+    assert download.rc == 0, download.describe() + farm.log_text()
+    cases = h.parse_junit(report).outcome_multiset()
+    assert cases == collections.Counter({("test_long", "test_long", "error"): 1}), cases
+    assert "not run: interrupted" in report.read_text(), report.read_text()
+
+
 def test_client_timeout_applies_on_the_agents(farm, tmp_path):
     # The client's --timeout travels with the run: the agent (started without one)
     # fails the hanging test as a local run would, and the run goes on.
