@@ -212,10 +212,13 @@ int run_local(const RunOptions& given) {
     return collection->errors.empty() ? k_exit_no_tests : k_exit_tests_failed;
   }
 
-  auto units = common::make_units(*collection, selection, estimates, options.group_by, workers);
+  // Longest first balances several workers; one has nothing to balance and runs the
+  // suite in collection order, as pytest does (so -x stops where pytest stops), test by
+  // test: a plugin may have interleaved modules (pytest-order), which grouping by file
+  // would undo.
+  auto units = common::make_units(*collection, selection, estimates,
+                                  workers == 1 ? common::GroupBy::none : options.group_by, workers);
   if (workers == 1) {
-    // Longest first balances several workers; one has nothing to balance and runs the
-    // suite in collection order, as pytest does (so -x stops where pytest stops).
     std::ranges::sort(units, {}, [](const common::WorkUnit& unit) { return unit.tests.front(); });
   }
   coordinator::SchedulerOptions scheduler_options;

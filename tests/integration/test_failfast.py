@@ -53,6 +53,28 @@ def test_one_worker_runs_in_collection_order_so_x_stops_where_pytest_stops(drove
     assert "test_b.py" not in result.stdout, result.describe()
 
 
+def test_one_worker_keeps_an_order_that_interleaves_modules(drover, tmp_path):
+    # A plugin (pytest-order, here a conftest) moved test_a.py::test_last behind test_b.py's
+    # tests: with one worker drover runs exactly pytest's order, not test_a.py's tests together.
+    suite = tmp_path / "interleaved"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "conftest.py").write_text(
+        "def pytest_collection_modifyitems(items):\n"
+        "    last = [i for i in items if i.name == 'test_last']\n"
+        "    items[:] = [i for i in items if i.name != 'test_last'] + last\n")
+    log = tmp_path / "ran.log"
+    body = f"import pathlib\n\ndef record(name):\n    with open({str(log)!r}, 'a') as f:\n        f.write(name + '\\n')\n\n"
+    (suite / "test_a.py").write_text(body + "def test_last():\n    record('a_last')\n\n\ndef test_first():\n    record('a_first')\n")
+    (suite / "test_b.py").write_text(body + "def test_b1():\n    record('b1')\n\n\ndef test_b2():\n    record('b2')\n")
+    h.run_pytest(suite)
+    expected = log.read_text().split()
+    log.unlink()
+    result = h.run_drover(suite, "-n", "1")
+    assert result.rc == 0, result.describe()
+    assert log.read_text().split() == expected == ["a_first", "b1", "b2", "a_last"]
+
+
 @pytest.mark.parametrize("args", [["-x"], ["--maxfail", "1", "--continue-on-collection-errors"],
                                   ["--maxfail", "2", "--continue-on-collection-errors"]],
                          ids=["x", "maxfail1-continue", "maxfail2-continue"])

@@ -411,7 +411,9 @@ class WorkerPlugin:
         sent = {
             "type": "report",
             "index": self._index,
-            "when": report.when,
+            # pytest-forked reports a crashed child as when="???": the test's outcome, as
+            # pytest's terminal shows it (FAILED).
+            "when": report.when if report.when in _PHASES else "call",
             "outcome": report.outcome,
             "status": status,
             "duration": report.duration,

@@ -283,3 +283,33 @@ def test_collected_carries_the_junit_ini_options(tmp_path, ini, expected):
     worker.close()
     assert collected["junit"] == expected
     assert Worker(tmp_path, ["-p", "no:cacheprovider", "-p", "no:junitxml"]).start()["junit"] == {}
+
+
+FORKED_CRASH_CONFTEST = '''
+import pytest
+from _pytest.reports import TestReport
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item):
+    # What pytest-forked reports when the forked child running the test dies.
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    path, lineno = item.location[:2]
+    report = TestReport(item.nodeid, item.location, {}, "failed",
+                        "%s:%s: running the test CRASHED with signal 9" % (path, lineno), "???")
+    item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+'''
+
+
+def test_a_plugins_crash_report_outside_the_three_phases_is_the_tests_failure(tmp_path):
+    # pytest-forked's when="???" report: pytest's terminal counts the test as failed.
+    write_suite(tmp_path, {"conftest.py": FORKED_CRASH_CONFTEST, "test_one.py": "def test_a():\n    pass\n"})
+    worker = Worker(tmp_path, ["-p", "no:cacheprovider"])
+    _collected, results, _bye = worker.run_all()
+    assert set(results[0]) == {"start", "call", "finished"}
+    report = results[0]["call"]
+    assert (report["outcome"], report["status"]) == ("failed", "failed")
+    assert report["longrepr"] == "test_one.py:0: running the test CRASHED with signal 9"
+    assert final_status(results[0]) == "failed"
