@@ -124,6 +124,10 @@ LaunchSpec Pool::Impl::launch_spec(const Worker& worker) const {
     spec.argv.push_back("--coverage-dir");
     spec.argv.push_back(options.coverage_dir.string());
   }
+  if (options.random_seed) {
+    spec.argv.push_back("--random-seed");
+    spec.argv.push_back(std::to_string(*options.random_seed));
+  }
   spec.argv.push_back("--");
   spec.argv.insert(spec.argv.end(), options.pytest_args.begin(), options.pytest_args.end());
   spec.env = worker_environment(options);

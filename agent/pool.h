@@ -77,6 +77,11 @@ struct PoolOptions {
   // project, for cli's report_coverage() to combine. Empty: files stay where pytest-cov
   // saves them (a farm agent).
   std::filesystem::path coverage_dir;
+  // Seeds Python's `random` in every worker before pytest starts (reseeded from the OS
+  // before the first test): what plugins and test modules draw from it while pytest
+  // configures and collects (pytest-random-order's default seed, random parametrize
+  // values) is the same in every worker, so all collect the same tests in the same order.
+  std::optional<std::uint32_t> random_seed;
 };
 
 // A test ended pytest's session on its worker (pytest.exit(), KeyboardInterrupt), as it

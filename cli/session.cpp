@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <random>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,6 +91,8 @@ int report_collect_only(Reporter& reporter, const RunOptions& options, const com
   return k_exit_ok;
 }
 
+constexpr std::uint32_t k_shard_random_seed = 20261130;
+
 common::Result<agent::PoolOptions> pool_options(const RunOptions& options, int workers) {
   auto worker_path = find_worker_path();
   if (!worker_path) return std::unexpected(worker_path.error());
@@ -105,6 +108,9 @@ common::Result<agent::PoolOptions> pool_options(const RunOptions& options, int w
   pool.capture_limit = options.capture_limit;
   pool.worker_start = options.worker_start;
   pool.coverage_dir = pool.basetemp_root / "coverage";
+  // Every shard of a CI matrix must collect the same order (the plan is computed in
+  // each job): one fixed seed for shards; a new one for each run otherwise.
+  pool.random_seed = options.shard ? k_shard_random_seed : std::random_device{}();
   return pool;
 }
 

@@ -15,6 +15,7 @@ run with FAILED failed tests, and writes the outcome to FILE (cov_support.py).
 
 import gc
 import os
+import random
 import sys
 
 from . import FEATURES, PROTOCOL_VERSION, gc_tuning, seats
@@ -23,6 +24,7 @@ from .wire import Reader, Writer
 USAGE = (
     "usage: python -m drover_worker --in-fd R --out-fd W [--basetemp DIR] [--timeout SEC]"
     " [--capture-limit BYTES] [--maxfail N] [--seat CMD,MSG,OUT,BASETEMP ...] [--coverage-dir DIR]"
+    " [--random-seed N]"
     " -- PYTEST ARGS..."
 )
 EXIT_FATAL = 3
@@ -44,6 +46,7 @@ def parse_args(argv):
         "maxfail": None,
         "seat": [],
         "coverage_dir": None,
+        "random_seed": None,
     }
     converters = {
         "in_fd": _fd,
@@ -54,6 +57,7 @@ def parse_args(argv):
         "maxfail": _count,
         "seat": seats.parse,
         "coverage_dir": str,
+        "random_seed": _count,
     }
     position = 0
     while position < len(argv):
@@ -191,6 +195,12 @@ def main(argv):
     writer.flush()
 
     _as_pytest_command(pytest_args)
+    if options["random_seed"] is not None:
+        # Every worker of a run draws the same numbers from `random` while pytest
+        # configures and collects (pytest-random-order's default seed, random parametrize
+        # values), so all collect the same tests in the same order; the plugin reseeds it
+        # from the OS before the first test.
+        random.seed(options["random_seed"])
 
     plugin = WorkerPlugin(
         Reader(in_fd),
@@ -205,6 +215,7 @@ def main(argv):
         output_id=(output.st_dev, output.st_ino),
         maxfail=options["maxfail"],
         coverage_dir=options["coverage_dir"],
+        reseed=options["random_seed"] is not None,
     )
     status = int(pytest.main(pytest_args, plugins=[plugin]))
     writer = plugin.writer  # a forked worker has its own

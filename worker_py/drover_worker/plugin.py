@@ -15,6 +15,7 @@ import gc
 import hashlib
 import io
 import os
+import random
 import time
 from collections import deque
 from pathlib import Path
@@ -48,6 +49,7 @@ class WorkerPlugin:
         output_id=None,
         maxfail=None,
         coverage_dir=None,
+        reseed=False,
     ):
         self._reader = reader
         self._writer = writer
@@ -63,6 +65,7 @@ class WorkerPlugin:
         self._pytest_maxfail = 0  # pytest's own -x/--maxfail, reported to the agent
         self._coverage = False  # pytest-cov measures: drover combines and reports (cov_support)
         self._coverage_dir = coverage_dir
+        self._reseed = reseed  # `random` was seeded for collection: reseed it before the tests
         self._junitxml = None  # pytest's own --junitxml: drover writes it from every worker's results
         self._dropped = []  # tests dropped by a stop, until the agent asks for them
         self._capture_limit = capture_limit
@@ -236,6 +239,8 @@ class WorkerPlugin:
         self._writer.send(collected)
         self._writer.flush()
         self.collected = True
+        if self._reseed:
+            random.seed()  # from the OS, as at interpreter start (forked workers reseed at fork)
         gc_tuning.restore(self._gc_threshold)
         muted = _mute_progress(self.config)
         try:
