@@ -202,6 +202,12 @@ ReportMessage decode_report(const json& object) {
   report.skip_where = text(object, "skip_where");
   report.sections = string_pairs(object, "sections");
   report.properties = string_pairs(object, "properties");
+  report.category = text(object, "category");
+  report.letter = text(object, "letter");
+  report.word = text(object, "word");
+  if (report.status == common::Status::other && report.category.empty()) {
+    throw BadField{"status \"other\" without a \"category\""};
+  }
   return out;
 }
 

@@ -20,21 +20,26 @@ using common::PhaseReport;
 using common::Status;
 using common::TestResult;
 
-char letter(Status status) {
-  switch (status) {
-    case Status::passed: return '.';
-    case Status::failed: return 'F';
-    case Status::skipped: return 's';
-    case Status::xfailed: return 'x';
-    case Status::xpassed: return 'X';
-    case Status::error: return 'E';
-    case Status::none: break;
+// The progress letter pytest_report_teststatus gave the report.
+std::string letter(const PhaseReport& report) {
+  if (!report.letter.empty()) return report.letter;
+  switch (report.status) {
+    case Status::passed: return ".";
+    case Status::failed: return "F";
+    case Status::skipped: return "s";
+    case Status::xfailed: return "x";
+    case Status::xpassed: return "X";
+    case Status::error: return "E";
+    case Status::none:
+    case Status::other: break;
   }
-  return 0;
+  return "";
 }
 
-const char* verbose_word(Status status) {
-  switch (status) {
+// The word `-v` shows for the report.
+std::string verbose_word(const PhaseReport& report) {
+  if (!report.word.empty()) return report.word;
+  switch (report.status) {
     case Status::passed: return "PASSED";
     case Status::failed: return "FAILED";
     case Status::skipped: return "SKIPPED";
@@ -42,6 +47,7 @@ const char* verbose_word(Status status) {
     case Status::xpassed: return "XPASS";
     case Status::error: return "ERROR";
     case Status::none: break;
+    case Status::other: return report.category;
   }
   return "";
 }
@@ -109,6 +115,12 @@ void Counts::add(const TestResult& result) {
       case Status::xfailed: ++xfailed; break;
       case Status::xpassed: ++xpassed; break;
       case Status::error: ++errors; break;
+      case Status::other: {
+        auto it = std::find_if(others.begin(), others.end(), [&](const auto& o) { return o.first == report.category; });
+        if (it == others.end()) it = others.insert(others.end(), {report.category, 0});
+        ++it->second;
+        break;
+      }
       case Status::none: break;
     }
   }
@@ -152,6 +164,8 @@ std::string summary_text(const Counts& counts, double elapsed) {
   for (const auto& [count, word] : rest) {
     if (count > 0) text += ", " + plural(count, word);
   }
+  // Then plugins' own categories ("4 rerun"), in the order they first appeared.
+  for (const auto& [word, count] : counts.others) text += ", " + std::to_string(count) + " " + word;
   return text + " in " + format_elapsed(elapsed);
 }
 
@@ -237,7 +251,7 @@ void Reporter::clear_live_line() {
 void Reporter::progress_dot(const TestResult& result) {
   for (const PhaseReport& report : result.phases) {
     if (!counted(report)) continue;
-    std::fputc(letter(report.status), m_out);
+    std::fputs(letter(report).c_str(), m_out);
     if (++m_column >= static_cast<std::size_t>(m_width - 8)) {
       std::fprintf(m_out, " [%3zu%%]\n", m_total ? m_done * 100 / m_total : 100);
       m_column = 0;
@@ -251,7 +265,7 @@ void Reporter::test_finished(const common::TestItem& item, const TestResult& res
   if (m_verbosity > 0) {
     for (const PhaseReport& report : result.phases) {
       if (!counted(report)) continue;
-      std::string text = item.nodeid + " " + verbose_word(report.status);
+      std::string text = item.nodeid + " " + verbose_word(report);
       if ((report.status == Status::skipped || report.status == Status::xfailed) && !report.message.empty()) {
         text += " (" + report.message + ")";
       }
@@ -293,8 +307,8 @@ std::vector<std::string> Reporter::short_summary(const common::Collection& colle
   const bool on_ci = running_on_ci();
   // pytest's _get_line_with_reprcrash_message: the crash message's first line (none when
   // the report has no crash location, e.g. a strict XPASS), cut to the terminal's width.
-  auto simple = [&](const char* word, const std::string& nodeid, const std::string& message) {
-    std::string line = std::string(word) + " " + nodeid;
+  auto simple = [&](const std::string& word, const std::string& nodeid, const std::string& message) {
+    std::string line = word + " " + nodeid;
     if (message.empty()) return line;
     if (on_ci) return line + " - " + message;  // whole, as pytest does on CI
     const std::size_t used = display_width(line);
@@ -313,13 +327,13 @@ std::vector<std::string> Reporter::short_summary(const common::Collection& colle
     switch (part) {
       case 'f':
         each_phase(with_status(Status::failed), [&](const std::string& nodeid, const PhaseReport& report) {
-          lines.push_back(simple("FAILED", nodeid, report.crash));
+          lines.push_back(simple(verbose_word(report), nodeid, report.crash));  // a plugin's: SUBFAIL
         });
         break;
       case 'E':
         for (const auto& error : collection.errors) lines.push_back(simple("ERROR", error.nodeid, error.message));
         each_phase(with_status(Status::error), [&](const std::string& nodeid, const PhaseReport& report) {
-          lines.push_back(simple("ERROR", nodeid, report.crash));
+          lines.push_back(simple(verbose_word(report), nodeid, report.crash));
         });
         break;
       case 'p':
@@ -440,7 +454,7 @@ Counts Reporter::finish(const common::Collection& collection,
         file = item.file;
       }
       for (const PhaseReport& report : results[i]->phases) {
-        if (counted(report)) marks += letter(report.status);
+        if (counted(report)) marks += letter(report);
       }
     }
     flush();

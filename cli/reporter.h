@@ -31,6 +31,8 @@ struct Counts {
   int xpassed = 0;
   int errors = 0;
   std::int64_t warnings = 0;
+  // Plugins' own categories (Status::other: "rerun", "subtests passed") in first-seen order.
+  std::vector<std::pair<std::string, std::int64_t>> others;
 
   void add(const common::TestResult& result);
   [[nodiscard]] bool ok() const { return failed == 0 && errors == 0; }

@@ -47,7 +47,7 @@ TEST(Summary, AlwaysCarriesFailedAndPassed) {
   Counts counts;
   counts.passed = 40;
   EXPECT_EQ(summary_text(counts, 0.52), "0 failed, 40 passed in 0.52s");
-  counts = Counts{3, 72, 4, 0, 2, 1, 2};
+  counts = Counts{3, 72, 4, 0, 2, 1, 2, 0, {}};
   EXPECT_EQ(summary_text(counts, 1.31), "3 failed, 72 passed, 4 skipped, 2 xfailed, 1 xpassed, 2 errors in 1.31s");
   counts = Counts{};
   counts.errors = 1;
@@ -100,9 +100,35 @@ TEST(Summary, WarningsComeBeforeErrorsAsInPytest) {
   counts.passed = 1;
   counts.warnings = 1;
   EXPECT_EQ(summary_text(counts, 0.01), "0 failed, 1 passed, 1 warning in 0.01s");
-  counts = Counts{1, 2, 0, 0, 0, 1, 3};
+  counts = Counts{1, 2, 0, 0, 0, 1, 3, 0, {}};
   counts.warnings = 5;
   EXPECT_EQ(summary_text(counts, 0.01), "1 failed, 2 passed, 1 xpassed, 5 warnings, 3 errors in 0.01s");
+}
+
+TEST(Summary, PluginCategoriesFollowPytestsOwnInFirstSeenOrder) {
+  // pytest-rerunfailures' "rerun", pytest-subtests' "subtests passed": counted under their
+  // own names after pytest's known words; they are not the tests' outcomes.
+  TestResult flaky;
+  PhaseReport setup;
+  setup.when = Phase::setup;
+  PhaseReport rerun;
+  rerun.status = Status::other;
+  rerun.category = "rerun";
+  rerun.letter = "R";
+  PhaseReport call;
+  call.status = Status::passed;
+  flaky.phases = {setup, rerun, setup, rerun, setup, call};
+  EXPECT_EQ(flaky.final_status(), Status::passed);
+  TestResult subtests;
+  PhaseReport sub;
+  sub.status = Status::other;
+  sub.category = "subtests passed";
+  subtests.phases = {sub, call, sub};
+  Counts counts;
+  counts.add(flaky);
+  counts.add(subtests);
+  counts.errors = 1;
+  EXPECT_EQ(summary_text(counts, 0.01), "0 failed, 2 passed, 1 error, 2 rerun, 2 subtests passed in 0.01s");
 }
 
 std::string finished_text(const common::Collection& collection, const std::vector<std::optional<TestResult>>& results,

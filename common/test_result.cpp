@@ -5,8 +5,8 @@
 namespace drover::common {
 namespace {
 
-constexpr std::array<std::string_view, 7> k_status_words = {
-    "", "passed", "failed", "skipped", "xfailed", "xpassed", "error"};
+constexpr std::array<std::string_view, 8> k_status_words = {
+    "", "passed", "failed", "skipped", "xfailed", "xpassed", "error", "other"};
 constexpr std::array<std::string_view, 3> k_phase_words = {"setup", "call", "teardown"};
 
 }  // namespace
@@ -37,6 +37,7 @@ bool parse_phase(std::string_view word, Phase& out) {
 Status TestResult::final_status() const {
   Status result = Status::passed;
   for (const PhaseReport& phase : phases) {
+    if (phase.status == Status::other) continue;  // a rerun, a subtest: not the test's outcome
     const bool quiet = phase.status == Status::none || phase.status == Status::passed;
     switch (phase.when) {
       case Phase::setup:

@@ -16,8 +16,10 @@ namespace drover::common {
 
 enum class Phase { setup, call, teardown };
 
-// pytest's report category. `none` is pytest's "" (a passed setup or teardown).
-enum class Status { none, passed, failed, skipped, xfailed, xpassed, error };
+// pytest's report category. `none` is pytest's "" (a passed setup or teardown);
+// `other` a plugin's own category (PhaseReport::category: "rerun", "subtests passed"),
+// counted under its name and not the test's outcome.
+enum class Status { none, passed, failed, skipped, xfailed, xpassed, error, other };
 
 // pytest's words: "passed", "failed", ... ("" for none).
 [[nodiscard]] std::string_view to_string(Status status);
@@ -43,6 +45,12 @@ struct PhaseReport {
   std::vector<std::pair<std::string, std::string>> sections;
   // pytest's item.user_properties as (name, str(value)): record_property().
   std::vector<std::pair<std::string, std::string>> properties;
+  // Status::other: the plugin's category word ("rerun"). "" otherwise.
+  std::string category;
+  // The progress letter and -v word pytest_report_teststatus gave, when a plugin's
+  // differ from the status's own ("R"/"RERUN", "u"/"SUBFAIL"); "" for the defaults.
+  std::string letter;
+  std::string word;
 };
 
 // A warning pytest recorded (pytest_warning_recorded), as its warnings summary shows it.

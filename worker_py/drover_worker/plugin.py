@@ -28,6 +28,16 @@ from .wire import ProtocolError, Reader, Writer, check_indices
 _STATUSES = frozenset(("passed", "failed", "skipped", "xfailed", "xpassed", "error", ""))
 _PHASES = frozenset(("setup", "call", "teardown"))
 _OUTCOMES = frozenset(("passed", "failed", "skipped"))
+# pytest's own progress letter and -v word per status; a plugin's other ones are sent.
+_DEFAULT_SHOWN = {
+    "passed": (".", "PASSED"),
+    "failed": ("F", "FAILED"),
+    "skipped": ("s", "SKIPPED"),
+    "xfailed": ("x", "XFAIL"),
+    "xpassed": ("X", "XPASS"),
+    "error": ("E", "ERROR"),
+    "other": ("", ""),
+}
 _QUIET = (
     '{"type":"report","index":%d,"when":"%s","outcome":"%s","status":"%s","duration":%r,'
     '"longrepr":"","message":"","sections":[]}'
@@ -384,13 +394,26 @@ class WorkerPlugin:
         # None: no plugin answered (pytest's answer for a passed call lives in its terminal
         # plugin, which -p no:terminal removes).
         status = category[0] if category else None
+        shown = {}  # a plugin's own category, letter or -v word (pytest-rerunfailures: "rerun", "R")
         if status not in _STATUSES:
-            status = _fallback_status(report)
+            if isinstance(status, str) and status:
+                shown["category"] = status
+                status = "other"
+            else:
+                status = _fallback_status(report)
+        if category and len(category) == 3 and status in _DEFAULT_SHOWN:
+            letter, word = category[1], category[2]
+            if isinstance(word, tuple):  # (word, markup)
+                word = word[0] if word else ""
+            if isinstance(letter, str) and letter and letter != _DEFAULT_SHOWN[status][0]:
+                shown["letter"] = letter
+            if isinstance(word, str) and word and word != _DEFAULT_SHOWN[status][1]:
+                shown["word"] = word
         longrepr = report.longrepr
         wasxfail = getattr(report, "wasxfail", None)
         sections = report.sections
         properties = getattr(report, "user_properties", None)
-        quiet = longrepr is None and not sections and wasxfail is None and not properties
+        quiet = longrepr is None and not sections and wasxfail is None and not properties and not shown
         if quiet and report.when in _PHASES and report.outcome in _OUTCOMES:
             # The common case (a quiet passed phase), formatted without the JSON encoder:
             # every interpolated value is JSON-safe as it is.
@@ -432,6 +455,7 @@ class WorkerPlugin:
             sent["properties"] = [[str(name), str(value)] for name, value in properties]
         if skip_where is not None:
             sent["skip_where"] = skip_where
+        sent.update(shown)
         self._writer.send(sent)
 
     def _skip_where(self, report, path, line):

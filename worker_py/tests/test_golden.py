@@ -23,7 +23,8 @@ def test_worker_lines_follow_the_protocol():
         check_worker_message(message)
     assert {message["type"] for message in messages} == set(WORKER_MESSAGES)
     reports = [message for message in messages if message["type"] == "report"]
-    assert {report["status"] for report in reports} == STATUSES
+    # "other" (a plugin's own category) needs a plugin: test_outcomes.py covers it.
+    assert {report["status"] for report in reports} == STATUSES - {"other"}
     assert any(any("[drover: output truncated," in text for _, text in r["sections"]) for r in reports)
     collected = next(message for message in messages if message["type"] == "collected")
     assert collected["errors"] and collected["skips"] and any(item["cls"] for item in collected["items"])

@@ -313,3 +313,52 @@ def test_a_plugins_crash_report_outside_the_three_phases_is_the_tests_failure(tm
     assert (report["outcome"], report["status"]) == ("failed", "failed")
     assert report["longrepr"] == "test_one.py:0: running the test CRASHED with signal 9"
     assert final_status(results[0]) == "failed"
+
+
+RERUN_CONFTEST = '''
+import pytest
+from _pytest.runner import runtestprotocol
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    # What pytest-rerunfailures does with --reruns 1: a failed call is reported as a
+    # "rerun" (and its teardown not at all), then the test runs again.
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    for attempt in range(2):
+        reports = runtestprotocol(item, nextitem=nextitem, log=False)
+        for report in reports:
+            if attempt == 0 and report.when == "call" and report.failed:
+                report.outcome = "rerun"
+                item.ihook.pytest_runtest_logreport(report=report)
+                break
+            item.ihook.pytest_runtest_logreport(report=report)
+        else:
+            break
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def pytest_report_teststatus(report):
+    if report.outcome == "rerun":
+        return "rerun", "R", ("RERUN", {"yellow": True})
+'''
+
+
+def test_a_plugins_own_category_travels_with_its_letter_and_word(tmp_path):
+    write_suite(tmp_path, {"conftest.py": RERUN_CONFTEST, "test_flaky.py": (
+        "import pathlib\n\n\ndef test_second_time():\n"
+        "    mark = pathlib.Path(__file__).parent / 'ran-once'\n"
+        "    first = not mark.exists()\n    mark.touch()\n    assert not first\n")})
+    worker = Worker(tmp_path, ["-p", "no:cacheprovider"])
+    worker.start()
+    worker.run([0])
+    worker.shutdown()
+    messages = worker.until("bye")
+    reports = [m for m in messages if m["type"] == "report"]
+    assert [(r["when"], r["status"]) for r in reports] == [
+        ("setup", ""), ("call", "other"), ("setup", ""), ("call", "passed"), ("teardown", "")]
+    rerun = reports[1]
+    assert (rerun["outcome"], rerun["category"], rerun["letter"], rerun["word"]) == ("rerun", "rerun", "R", "RERUN")
+    assert "assert not True" in rerun["longrepr"]
+    assert "category" not in reports[3] and "letter" not in reports[3]
