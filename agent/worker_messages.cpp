@@ -173,6 +173,7 @@ CollectedMessage decode_collected(const json& object) {
     collection.reportchars = it->get<std::string>();
   }
   collection.junitxml = text(object, "junitxml");
+  collection.tbstyle = text(object, "tbstyle");
   const std::int64_t verbose = integer(object, "verbose");
   if (verbose < -100 || verbose > 100) throw BadField{"\"verbose\" is out of range"};
   collection.verbose = static_cast<int>(verbose);
@@ -205,6 +206,7 @@ ReportMessage decode_report(const json& object) {
   report.category = text(object, "category");
   report.letter = text(object, "letter");
   report.word = text(object, "word");
+  report.crash_line = text(object, "crash_line");
   if (report.status == common::Status::other && report.category.empty()) {
     throw BadField{"status \"other\" without a \"category\""};
   }

@@ -286,7 +286,7 @@ void Reporter::test_finished(const common::TestItem& item, const TestResult& res
 }
 
 void Reporter::collection_errors(const common::Collection& collection) {
-  if (collection.errors.empty()) return;
+  if (collection.errors.empty() || collection.tbstyle == "no") return;  // pytest's --tb=no
   clear_live_line();
   header("ERRORS");
   for (const auto& error : collection.errors) {
@@ -470,13 +470,19 @@ Counts Reporter::finish(const common::Collection& collection,
 
   bool errors_shown = !collection.errors.empty();
   auto section = [&](const char* title, auto wanted, auto describe) {
-    bool any = std::string_view(title) == "ERRORS" && errors_shown;
+    if (collection.tbstyle == "no") return;  // pytest's --tb=no: neither section
+    const bool failures = std::string_view(title) == "FAILURES";
+    bool any = !failures && errors_shown;
     for (std::size_t i = 0; i < results.size(); ++i) {
       if (!results[i]) continue;
       for (const PhaseReport& report : results[i]->phases) {
         if (!wanted(report)) continue;
         if (!any) header(title);
         any = true;
+        if (failures && collection.tbstyle == "line") {  // one line each, as pytest's --tb=line
+          std::fprintf(m_out, "%s\n", (report.crash_line.empty() ? report.longrepr : report.crash_line).c_str());
+          continue;
+        }
         std::fprintf(m_out, "%s\n", ruled(describe(collection.items[i], report), '_').c_str());
         if (!report.longrepr.empty()) std::fprintf(m_out, "%s\n", report.longrepr.c_str());
         for (const auto& [name, text] : report.sections) {

@@ -47,6 +47,8 @@ struct PhaseReport {
   std::vector<std::pair<std::string, std::string>> properties;
   // Status::other: the plugin's category word ("rerun"). "" otherwise.
   std::string category;
+  // With pytest's --tb=line, a failure's one line in the FAILURES section: "path:line: message".
+  std::string crash_line;
   // The progress letter and -v word pytest_report_teststatus gave, when a plugin's
   // differ from the status's own ("R"/"RERUN", "u"/"SUBFAIL"); "" for the defaults.
   std::string letter;

@@ -81,3 +81,30 @@ def test_pytests_own_continue_on_collection_errors(drover, copy_suite, tmp_path,
     diff = h.multiset_diff(h.parse_junit(tmp_path / "p.xml").outcome_multiset(),
                            h.parse_junit(tmp_path / "d.xml").outcome_multiset())
     assert not diff, diff
+
+
+def failures_section(output: str) -> list[str]:
+    """pytest's FAILURES section, up to the next '=' rule."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("=") and " FAILURES " in line), None)
+    if start is None:
+        return []
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("=")), len(lines))
+    return lines[start:end]
+
+
+@pytest.mark.parametrize("tb", ["no", "line"])
+def test_tb_no_and_line_shape_the_failures_as_in_pytest(drover, copy_suite, tb):
+    # --tb=no: no FAILURES or ERRORS section; --tb=line: one "path:line: message" per failure.
+    suite = copy_suite("outcomes")
+    expected = h.run_pytest(suite, f"--tb={tb}")
+    result = h.run_drover(suite, "-n", "2", "--", f"--tb={tb}")
+    assert result.rc == expected.rc == 1, result.describe()
+    assert failures_section(result.stdout) == failures_section(expected.stdout), (
+        f"pytest:\n{expected.stdout}\n\ndrover:\n{result.stdout}")
+    if tb == "line":
+        assert any(line.startswith("/") and ": " in line for line in failures_section(result.stdout)), result.describe()
+    else:
+        assert failures_section(result.stdout) == []
+        assert " ERRORS " not in result.stdout, result.describe()
+    assert summary_section(result.stdout) == summary_section(expected.stdout)

@@ -206,6 +206,9 @@ class WorkerPlugin:
                 getattr(self.config.option, "continue_on_collection_errors", False)
             ),
         }
+        tbstyle = getattr(self.config.option, "tbstyle", None)
+        if tbstyle in ("no", "line"):
+            message["tbstyle"] = tbstyle
         if self._coverage:
             message["coverage"] = True
         if self._junitxml:
@@ -451,6 +454,12 @@ class WorkerPlugin:
         }
         if crash is not None and report.outcome == "failed":
             sent["crash"] = str(crash.message)  # pytest's JUnit message, all its lines
+        if report.outcome == "failed" and getattr(self.config.option, "tbstyle", None) == "line":
+            # pytest's _getcrashline(): what --tb=line prints for the failure
+            try:
+                sent["crash_line"] = str(longrepr.reprcrash)  # "None" when it has none, as pytest prints
+            except AttributeError:
+                sent["crash_line"] = str(longrepr)[:50]
         if properties:
             sent["properties"] = [[str(name), str(value)] for name, value in properties]
         if skip_where is not None:

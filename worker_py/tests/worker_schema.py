@@ -51,8 +51,10 @@ WORKER_OPTIONAL = {
         "junitxml": _STR,
         "continue_on_collection_errors": bool,
         "coverage": bool,
+        "tbstyle": _STR,
     },
-    "report": {"crash": _STR, "properties": list, "skip_where": _STR, "category": _STR, "letter": _STR, "word": _STR},
+    "report": {"crash": _STR, "properties": list, "skip_where": _STR, "category": _STR, "letter": _STR, "word": _STR,
+               "crash_line": _STR},
 }
 JUNIT = {"suite_name": _STR, "family": _STR, "logging": _STR, "duration_report": _STR, "error": _STR}
 
