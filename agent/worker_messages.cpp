@@ -174,6 +174,13 @@ CollectedMessage decode_collected(const json& object) {
   }
   collection.junitxml = text(object, "junitxml");
   collection.tbstyle = text(object, "tbstyle");
+  if (auto it = object.find("header"); it != object.end() && !it->is_null()) {
+    if (!it->is_array()) throw BadField{"\"header\" is not a list"};
+    for (const json& line : *it) {
+      if (!line.is_string()) throw BadField{"\"header\" holds a non-string"};
+      collection.header.push_back(line.get<std::string>());
+    }
+  }
   const std::int64_t verbose = integer(object, "verbose");
   if (verbose < -100 || verbose > 100) throw BadField{"\"verbose\" is out of range"};
   collection.verbose = static_cast<int>(verbose);

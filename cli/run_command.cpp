@@ -116,6 +116,7 @@ int run_local(const RunOptions& given) {
   // Only now: pytest prints no session header for usage errors and informational options.
   if (verbosity >= 0) reporter.header("test session starts");
   if (verbosity >= 0) reporter.line("rootdir: " + collection->rootdir);
+  if (verbosity >= 0) for (const auto& line : collection->header) reporter.line(line);
   const auto durations_file = durations_path(options, collection->rootdir);
   auto durations = load_plan_durations(durations_file);
   if (!durations) {

@@ -65,6 +65,7 @@ struct Collection {
   bool collect_only = false;  // --collect-only/--co: list the tests, run none
   int maxfail = 0;            // pytest's -x (1) / --maxfail N; 0: no limit
   bool coverage = false;      // pytest-cov measures in the workers: drover combines and reports
+  std::vector<std::string> header;  // plugins' session header lines (pytest_report_header)
   std::string tbstyle;  // pytest's --tb when it shapes the summary: "no" or "line"; "" otherwise
   std::string reportchars = "fE";  // pytest's -r, resolved (getreportopt): the short summary's parts
   int verbose = 0;  // pytest's own -v/-q (args or addopts): count of -v minus count of -q

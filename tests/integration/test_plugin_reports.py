@@ -112,3 +112,20 @@ def test_a_forked_childs_crash_fails_its_test_and_the_worker_goes_on(drover, tmp
     assert counts == h.summary_counts(expected.stdout), result.describe()
     assert (counts["failed"], counts["passed"], counts["errors"]) == (6, 6, 0), result.describe()
     assert "crashed" not in result.stdout.replace("CRASHED", ""), result.describe()
+
+
+def test_plugins_header_lines_are_shown_as_in_pytest(drover, tmp_path):
+    suite = _suite(tmp_path, (
+        "pytest_plugins = ['plugin_b']\n\n\n"
+        "def pytest_report_header(config):\n"
+        "    return ['custom seed: 42', 'custom mode: strict']\n"), "def test_ok():\n    pass\n")
+    (suite / "plugin_b.py").write_text("def pytest_report_header(config, start_path):\n    return 'other plugin: on'\n")
+    expected = h.run_pytest(suite)
+    result = h.run_drover(suite)
+    assert result.rc == expected.rc == 0, result.describe()
+    header = lambda out: [line for line in out.splitlines() if line.startswith(("custom", "other plugin"))]
+    assert header(result.stdout) == header(expected.stdout), result.describe() + expected.stdout
+    assert sorted(header(result.stdout)) == ["custom mode: strict", "custom seed: 42", "other plugin: on"]
+    lines = result.stdout.splitlines()
+    assert lines.index("custom seed: 42") < next(i for i, line in enumerate(lines) if line.startswith("collected"))
+    assert "custom" not in h.run_drover(suite, "-q").stdout  # -q: no header, as pytest -q

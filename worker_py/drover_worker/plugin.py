@@ -206,6 +206,9 @@ class WorkerPlugin:
                 getattr(self.config.option, "continue_on_collection_errors", False)
             ),
         }
+        header = _report_header(self.config)
+        if header:
+            message["header"] = header
         tbstyle = getattr(self.config.option, "tbstyle", None)
         if tbstyle in ("no", "line"):
             message["tbstyle"] = tbstyle
@@ -594,6 +597,25 @@ class WorkerPlugin:
 
 # The terminal reporter's per-test hooks: progress letters, file names and percentages.
 _PROGRESS_HOOKS = ("pytest_runtest_logstart", "pytest_runtest_logreport", "pytest_runtest_logfinish")
+
+
+def _report_header(config):
+    """Plugins' lines for pytest's session header (pytest_report_header), in pytest's order,
+    without the terminal reporter's own (rootdir, plugins), which drover writes itself."""
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    hook = config.pluginmanager.subset_hook_caller("pytest_report_header", [terminal] if terminal else [])
+    start_path = config.invocation_params.dir
+    try:
+        from _pytest.compat import legacy_path
+
+        results = hook(config=config, start_path=start_path, startdir=legacy_path(start_path))
+    except Exception:  # a plugin's broken header must not cost the run
+        return []
+    lines = []
+    for result in reversed(results):
+        for line in [result] if isinstance(result, str) else result:
+            lines.append(str(line))
+    return lines
 
 
 def _reportchars(config):

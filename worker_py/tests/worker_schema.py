@@ -52,6 +52,7 @@ WORKER_OPTIONAL = {
         "continue_on_collection_errors": bool,
         "coverage": bool,
         "tbstyle": _STR,
+        "header": list,
     },
     "report": {"crash": _STR, "properties": list, "skip_where": _STR, "category": _STR, "letter": _STR, "word": _STR,
                "crash_line": _STR},
