@@ -1,6 +1,9 @@
 #include "cli/paths.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
+#include <vector>
 
 namespace drover::cli {
 
@@ -21,6 +24,20 @@ common::Result<std::filesystem::path> find_worker_path() {
   }
   return common::fail(common::ErrorCode::internal,
                       "cannot find worker_py beside " + exe.string() + " (set DROVER_WORKER_PATH)");
+}
+
+std::filesystem::path temp_directory() {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> candidates;
+  for (const char* name : {"TMPDIR", "TEMP", "TMP"}) {
+    if (const char* value = std::getenv(name); value != nullptr && *value != '\0') candidates.emplace_back(value);
+  }
+  for (const char* dir : {"/tmp", "/var/tmp", "/usr/tmp"}) candidates.emplace_back(dir);
+  std::error_code ec;
+  for (const fs::path& dir : candidates) {
+    if (fs::is_directory(dir, ec) && ::access(dir.c_str(), W_OK | X_OK) == 0) return fs::absolute(dir, ec);
+  }
+  return fs::current_path(ec);
 }
 
 }  // namespace drover::cli

@@ -12,4 +12,9 @@ namespace drover::cli {
 // (installed).
 [[nodiscard]] common::Result<std::filesystem::path> find_worker_path();
 
+// A writable folder for temporary files, as Python's tempfile.gettempdir() picks one:
+// the first usable of $TMPDIR, $TEMP, $TMP, /tmp, /var/tmp, /usr/tmp, the working
+// directory. An empty, missing or read-only $TMPDIR is passed over, not fatal.
+[[nodiscard]] std::filesystem::path temp_directory();
+
 }  // namespace drover::cli

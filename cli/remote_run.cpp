@@ -17,6 +17,7 @@
 #include "agent/pool.h"
 #include "cli/commands.h"
 #include "cli/farm_client_commands.h"
+#include "cli/paths.h"
 #include "cli/reporter.h"
 #include "cli/session.h"
 #include "cli/warnings_summary.h"
@@ -186,7 +187,7 @@ class JobAgent {
   JobAgent(const RunOptions& options, agent::Pool& warm, const agent::PoolOptions& pool,
            const common::Collection& collection, const std::optional<common::CurveClientOptions>& curve,
            const std::string& run_id)
-      : m_workdir(fs::temp_directory_path() / ("drover-job-" + std::to_string(::getpid()))) {
+      : m_workdir(temp_directory() / ("drover-job-" + std::to_string(::getpid()))) {
     m_options.endpoint = options.coordinator;
     m_options.name = fmt::format("job{}-{}-{}", options.shard->index, host_name(), ::getpid());
     m_options.slots = options.workers;

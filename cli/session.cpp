@@ -101,7 +101,7 @@ common::Result<agent::PoolOptions> pool_options(const RunOptions& options, int w
   pool.pytest_args = options.pytest_args;
   pool.worker_path = *worker_path;
   pool.rootdir = std::filesystem::current_path();
-  pool.basetemp_root = std::filesystem::temp_directory_path() / ("drover-" + std::to_string(::getpid()));
+  pool.basetemp_root = temp_directory() / ("drover-" + std::to_string(::getpid()));
   pool.workers = workers;
   pool.timeout = options.timeout;
   pool.max_worker_restart = options.max_worker_restart;

@@ -150,6 +150,18 @@ def test_an_option_given_twice_takes_the_last_value(drover, copy_suite):
     assert "[gw0]" in result.stdout and "gw1" not in result.stdout, result.describe()
 
 
+@pytest.mark.parametrize("tmpdir", ["", "/nonexistent/tmp", "FILE"], ids=["empty", "missing", "a-file"])
+def test_an_unusable_tmpdir_is_passed_over_as_python_does(drover, copy_suite, tmp_path, tmpdir):
+    # Python's tempfile falls back to /tmp; so does drover (it aborted before).
+    if tmpdir == "FILE":
+        tmpdir = str(tmp_path / "a-file")
+        (tmp_path / "a-file").write_text("")
+    suite = copy_suite("outcomes")
+    result = h.run_drover(suite, "-n", "2", "pkg_a", env={"TMPDIR": tmpdir})
+    assert result.rc == 0, result.describe()
+    assert h.summary_counts(result.stdout)["passed"] == 2, result.describe()
+
+
 def test_run_from_a_subdirectory_uses_the_rootdir(drover, copy_suite):
     # As with pytest, the rootdir is where pytest.ini is; node ids and the
     # durations file are relative to it, not to the current directory.
