@@ -257,7 +257,7 @@ int run_exit_code(const farm::RunFinished& finished) {
 
 }  // namespace
 
-std::optional<int> run_remote(const RunOptions& given) {
+static std::optional<int> run_remote_session(const RunOptions& given, bool& report_lost) {
   RunOptions options = given;  // pytest's own --junitxml joins it once collected
   const auto started = Clock::now();
   const bool queue = options.shard.has_value();
@@ -339,11 +339,12 @@ std::optional<int> run_remote(const RunOptions& given) {
   }
   auto finish = [&](const std::string& stop_message) {
     const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
-    const Counts counts = reporter.finish(collection, results, elapsed, stop_message, warnings);
     std::vector<TestResult> ran;
     for (const auto& result : results) {
       if (result) ran.push_back(*result);
     }
+    // Written first: "generated xml file" is printed only for a report that exists.
+    std::optional<common::Error> unwritten;
     if (!options.junitxml.empty()) {
       common::JunitReport report;
       report.collection = &collection;
@@ -359,7 +360,15 @@ std::optional<int> run_remote(const RunOptions& given) {
         std::ranges::sort(report.assigned);
         report.assigned_set = true;
       }
-      if (auto written = common::write_junit(options.junitxml, report); !written) print_error(written.error());
+      if (auto written = common::write_junit(options.junitxml, report); !written) {
+        unwritten = written.error();
+        reporter.set_junit_path("");
+      }
+    }
+    const Counts counts = reporter.finish(collection, results, elapsed, stop_message, warnings);
+    if (unwritten) {
+      print_error(*unwritten);
+      report_lost = true;
     }
     if (!ran.empty() && !queue) {  // as run_local: a queue job's static fallback plans from this file
       common::update_durations(*durations, collection, ran);
@@ -549,6 +558,13 @@ std::optional<int> run_remote(const RunOptions& given) {
   if (queue && (options.wait_all || ran_none)) return run_exit_code(*finished);
   if (failed_run) return k_exit_internal;
   return counts.ok() ? k_exit_ok : k_exit_tests_failed;
+}
+
+// As run_local: a run whose JUnit report could not be written fails (1).
+std::optional<int> run_remote(const RunOptions& options) {
+  bool report_lost = false;
+  const std::optional<int> code = run_remote_session(options, report_lost);
+  return code && report_lost && *code == k_exit_ok ? std::optional<int>(k_exit_tests_failed) : code;
 }
 
 }  // namespace drover::cli

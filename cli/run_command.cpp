@@ -76,7 +76,7 @@ class NoWork final : public agent::WorkSource {
   void handed_back(std::uint64_t, std::vector<TestIndex>) override {}
 };
 
-int run_local(const RunOptions& given) {
+int run_local_session(const RunOptions& given, bool& report_lost) {
   RunOptions options = given;  // pytest's own --junitxml joins it once collected
   const auto started = Clock::now();
   auto pool_opts = pool_options(options, options.workers);
@@ -146,12 +146,19 @@ int run_local(const RunOptions& given) {
   auto finish = [&](const std::string& stop_message) {
     const double elapsed = seconds_since(started);
     warnings.add_session(pool.session_warnings());
-    const Counts counts = reporter.finish(*collection, results, elapsed, stop_message, warnings);
+    // Written first: "generated xml file" is printed only for a report that exists.
+    std::optional<common::Error> unwritten;
     if (!options.junitxml.empty()) {
       if (auto written = common::write_junit(options.junitxml, junit_report(options, *collection, results, selection, elapsed));
           !written) {
-        print_error(written.error());
+        unwritten = written.error();
+        reporter.set_junit_path("");
       }
+    }
+    const Counts counts = reporter.finish(*collection, results, elapsed, stop_message, warnings);
+    if (unwritten) {
+      print_error(*unwritten);
+      report_lost = true;
     }
     std::vector<TestResult> ran;
     for (const auto& result : results) {
@@ -275,6 +282,14 @@ int run_local(const RunOptions& given) {
   if (!ran && ran.error().code != common::ErrorCode::worker) return exit_code_for(ran.error());
   if (coverage_lost) return k_exit_internal;
   return counts.ok() && !coverage_failed ? k_exit_ok : k_exit_tests_failed;
+}
+
+// A run whose JUnit report could not be written fails (1, as pytest's INTERNALERROR
+// there): a CI reading only the report must not go green.
+int run_local(const RunOptions& options) {
+  bool report_lost = false;
+  const int code = run_local_session(options, report_lost);
+  return report_lost && code == k_exit_ok ? k_exit_tests_failed : code;
 }
 
 }  // namespace

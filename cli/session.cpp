@@ -60,6 +60,10 @@ common::Result<common::Durations> load_plan_durations(const std::filesystem::pat
 
 common::Result<void> check_junitxml(const RunOptions& options, const common::Collection& collection) {
   if (options.junitxml.empty()) return {};  // pytest reads the options only for --junitxml
+  std::error_code ec;
+  if (std::filesystem::is_directory(options.junitxml, ec)) {  // pytest's words and code
+    return common::fail(common::ErrorCode::usage, "--junitxml must be a filename, given: " + options.junitxml.string());
+  }
   if (auto usable = common::check_junit_ini(collection.junit); !usable) {
     return common::fail(common::ErrorCode::internal, "INTERNALERROR --junitxml: " + usable.error().message);
   }

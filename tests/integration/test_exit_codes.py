@@ -162,6 +162,26 @@ def test_an_unusable_tmpdir_is_passed_over_as_python_does(drover, copy_suite, tm
     assert h.summary_counts(result.stdout)["passed"] == 2, result.describe()
 
 
+@pytest.mark.parametrize("where", ["drover", "pytest"])
+def test_a_junit_report_that_cannot_be_written_fails_the_run(drover, copy_suite, tmp_path, where):
+    # As pytest: a directory is a usage error before anything runs; an unwritable path
+    # (here under a regular file) fails the run (1) instead of a green run without a report.
+    suite = copy_suite("outcomes")
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("")
+    for target, code in ((tmp_path / "adir", 4), (tmp_path / "afile" / "r.xml", 1)):
+        args = ["--junitxml", str(target)] if where == "drover" else ["--", f"--junitxml={target}"]
+        result = h.run_drover(suite, "-n", "2", "pkg_a", *args)
+        assert result.rc == code, result.describe()
+        assert "generated xml file" not in result.stdout, result.describe()
+        if code == 4:
+            assert result.stderr.strip() == f"ERROR: --junitxml must be a filename, given: {target}", result.describe()
+            assert "passed" not in result.stdout, result.describe()
+        else:
+            assert result.stderr.strip().startswith(f"ERROR: {target}: cannot"), result.describe()
+            assert "0 failed, 2 passed" in result.stdout, result.describe()
+
+
 def test_run_from_a_subdirectory_uses_the_rootdir(drover, copy_suite):
     # As with pytest, the rootdir is where pytest.ini is; node ids and the
     # durations file are relative to it, not to the current directory.
