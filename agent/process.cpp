@@ -182,16 +182,19 @@ class RealProcessLauncher final : public ProcessLauncher {
     const int extra_base = std::max(10, k_child_first_extra_fd + extra_count);
     std::vector<UniqueFd> extras;
     std::vector<int> extra_fds;
-    int highest = 64;
     for (int fd : spec.extra_fds) {
       extras.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, extra_base));
       if (!extras.back().valid()) return os_error("fcntl");
       extra_fds.push_back(extras.back().get());
-      highest = std::max(highest, extras.back().get() + 1);
     }
-    // The error pipe must be the highest descriptor the child keeps (see child_main).
-    error_write = UniqueFd(::fcntl(error_write.get(), F_DUPFD_CLOEXEC, highest));
-    if (!error_write.valid()) return os_error("fcntl");
+    // The error pipe must sit above the child's layout, which child_main's dup2s fill
+    // (it keeps the pipe and closes everything else above the layout). No fixed floor:
+    // a low RLIMIT_NOFILE (ulimit -n 64) must still leave room.
+    const int layout_end = k_child_first_extra_fd + extra_count;
+    if (error_write.get() < layout_end) {
+      error_write = UniqueFd(::fcntl(error_write.get(), F_DUPFD_CLOEXEC, layout_end));
+      if (!error_write.valid()) return os_error("fcntl");
+    }
 
     std::vector<char*> argv, envp;
     for (const std::string& arg : spec.argv) argv.push_back(const_cast<char*>(arg.c_str()));

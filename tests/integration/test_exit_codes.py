@@ -4,6 +4,7 @@ error when the interpreter cannot run pytest."""
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 
 import pytest
@@ -180,6 +181,15 @@ def test_a_junit_report_that_cannot_be_written_fails_the_run(drover, copy_suite,
         else:
             assert result.stderr.strip().startswith(f"ERROR: {target}: cannot"), result.describe()
             assert "0 failed, 2 passed" in result.stdout, result.describe()
+
+
+def test_a_low_open_file_limit_still_runs(drover, copy_suite):
+    # ulimit -n 64 (some CI containers): drover placed a descriptor at 64 and failed.
+    suite = copy_suite("outcomes")
+    command = shlex.join(h.drover_command("-n", "2", "pkg_a"))
+    result = h.run_process(["bash", "-c", f"ulimit -n 48 && exec {command}"], suite, h.clean_env(), 60)
+    assert result.rc == 0, result.describe()
+    assert h.summary_counts(result.stdout)["passed"] == 2, result.describe()
 
 
 def test_run_from_a_subdirectory_uses_the_rootdir(drover, copy_suite):
