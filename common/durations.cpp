@@ -15,6 +15,8 @@
 namespace drover::common {
 namespace {
 
+constexpr std::uintmax_t k_max_durations_bytes = std::uintmax_t{512} << 20;
+
 std::string shape_error(const std::string& source) {
   return source + ": not a JSON object of node id -> seconds";
 }
@@ -37,6 +39,16 @@ Result<Durations> load_durations(const std::filesystem::path& path) {
   }
   if (std::filesystem::is_directory(path, ec)) {
     return fail(ErrorCode::io, path.string() + ": is a directory");
+  }
+  // A FIFO would block the run, /dev/zero never end: only regular files, of a size a
+  // durations file can have (pytest-split's for 10^6 tests is ~100 MiB).
+  if (!std::filesystem::is_regular_file(path, ec)) return fail(ErrorCode::io, path.string() + ": not a regular file");
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) return fail(ErrorCode::io, path.string() + ": " + ec.message());
+  if (size > k_max_durations_bytes) {
+    return fail(ErrorCode::parse, path.string() + ": too large for a durations file (" +
+                                      std::to_string(size >> 20) + " MiB; at most " +
+                                      std::to_string(k_max_durations_bytes >> 20) + " MiB)");
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return fail(ErrorCode::io, path.string() + ": cannot open: " + std::strerror(errno));
@@ -79,22 +91,30 @@ Result<void> save_durations(const std::filesystem::path& path, const Durations& 
     return fail(ErrorCode::internal, path.string() + ": " + e.what());
   }
 
-  const std::filesystem::path temp = temp_path_for(path);
+  // A symlinked file (a shared or cached copy) is updated where it points, as
+  // pytest-split's open(path, "w") does, not replaced by a regular file.
+  std::filesystem::path target = path;
+  std::error_code ec;
+  if (std::filesystem::is_symlink(path, ec)) {
+    if (auto resolved = std::filesystem::weakly_canonical(path, ec); !ec) target = resolved;
+  }
+  const std::filesystem::path temp = temp_path_for(target);
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     if (!out) {
       return fail(ErrorCode::io, path.string() + ": cannot write: " + std::strerror(errno));
     }
+    errno = 0;
     out << text;
     out.flush();
     if (!out) {
+      const int error = errno;
       std::error_code ignored;
       std::filesystem::remove(temp, ignored);
-      return fail(ErrorCode::io, path.string() + ": write failed");
+      return fail(ErrorCode::io, path.string() + ": write failed" + (error != 0 ? std::string(": ") + std::strerror(error) : ""));
     }
   }
-  std::error_code ec;
-  std::filesystem::rename(temp, path, ec);
+  std::filesystem::rename(temp, target, ec);
   if (ec) {
     std::error_code ignored;
     std::filesystem::remove(temp, ignored);

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace drover::common {
@@ -152,6 +153,35 @@ TEST_F(DurationsTest, SaveIntoMissingDirectoryFailsAndKeepsNothing) {
   ASSERT_FALSE(saved.has_value());
   EXPECT_EQ(saved.error().code, ErrorCode::io);
   EXPECT_FALSE(fs::exists(m_dir / "missing"));
+}
+
+TEST_F(DurationsTest, OnlyRegularFilesOfADurationsFileSizeAreRead) {
+  // A FIFO would block the run and /dev/zero never end: one-line errors instead.
+  const fs::path fifo = m_dir / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto from_fifo = load_durations(fifo);
+  ASSERT_FALSE(from_fifo.has_value());
+  EXPECT_EQ(from_fifo.error().message, fifo.string() + ": not a regular file");
+  const fs::path zero = m_dir / "zero";
+  fs::create_symlink("/dev/zero", zero);
+  EXPECT_FALSE(load_durations(zero).has_value());
+  const fs::path huge = m_dir / "huge";
+  std::ofstream(huge, std::ios::binary).close();
+  fs::resize_file(huge, std::uintmax_t{600} << 20);  // sparse
+  auto from_huge = load_durations(huge);
+  ASSERT_FALSE(from_huge.has_value());
+  EXPECT_NE(from_huge.error().message.find("too large for a durations file (600 MiB"), std::string::npos)
+      << from_huge.error().message;
+}
+
+TEST_F(DurationsTest, SaveThroughASymlinkUpdatesItsTarget) {
+  const fs::path shared = m_dir / "shared.json";
+  std::ofstream(shared) << "{}";
+  const fs::path link = m_dir / ".test_durations";
+  fs::create_symlink(shared, link);
+  ASSERT_TRUE(save_durations(link, {{"a", 1.5}}).has_value());
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(load_durations(shared).value(), (Durations{{"a", 1.5}}));
 }
 
 TEST_F(DurationsTest, SaveOverDirectoryFailsAndRemovesTemporary) {
