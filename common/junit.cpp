@@ -148,7 +148,7 @@ class CaseWriter {
     if (m_case) return;
     m_case = m_suite.append_child("testcase");
     const TestAddress address = mangle_test_address(m_item->nodeid);
-    m_case.append_attribute("classname") = bin_xml_escape(address.classname).c_str();
+    m_case.append_attribute("classname") = xml_safe(address.classname).c_str();  // pytest: unescaped
     m_case.append_attribute("name") = bin_xml_escape(address.name).c_str();
     if (m_family == JunitFamily::xunit1) {
       m_case.append_attribute("file") = m_item->file.c_str();
@@ -203,7 +203,7 @@ class CaseWriter {
     const std::string& rootdir = m_report.collection->rootdir;
     if (!phase.longrepr.empty() && !details.starts_with('/') && !rootdir.empty()) details = rootdir + "/" + details;
     node.append_attribute("type") = "pytest.skip";
-    node.append_attribute("message") = bin_xml_escape(reason).c_str();
+    node.append_attribute("message") = xml_safe(reason).c_str();  // pytest: unescaped
     node.text() = bin_xml_escape(details).c_str();
     write_captured_output(result, index);
   }
@@ -300,7 +300,7 @@ void write_collect_reports(pugi::xml_node suite, const Collection& collection, J
   const auto open = [&](const std::string& nodeid) {
     pugi::xml_node testcase = suite.append_child("testcase");
     const TestAddress address = mangle_test_address(nodeid);
-    testcase.append_attribute("classname") = bin_xml_escape(address.classname).c_str();
+    testcase.append_attribute("classname") = xml_safe(address.classname).c_str();
     testcase.append_attribute("name") = bin_xml_escape(address.name).c_str();
     // A collector's location is its path, without a line.
     if (family == JunitFamily::xunit1) testcase.append_attribute("file") = nodeid.substr(0, nodeid.find("::")).c_str();

@@ -385,6 +385,13 @@ TEST(JunitText, BinXmlEscapeMatchesPytest) {
   EXPECT_EQ(bin_xml_escape("bad \xFF byte"), "bad #xFF byte");
 }
 
+TEST(JunitText, XmlSafeKeepsWhatPytestWritesUnescaped) {
+  // A classname from "pkg_🐍/test_e.py", a skip message: pytest writes 🐍 as it is; only
+  // what XML cannot carry is escaped (pytest's report would be malformed there).
+  EXPECT_EQ(xml_safe("pkg_\xF0\x9F\x90\x8D.test_e"), "pkg_\xF0\x9F\x90\x8D.test_e");
+  EXPECT_EQ(xml_safe("a\x1b \xC3\xA9 \xEF\xBF\xBE bad \xFF"), "a#x1B \xC3\xA9 #xFFFE bad #xFF");
+}
+
 TEST(JunitText, MangleTestAddress) {
   EXPECT_EQ(mangle_test_address("pkg/test_a.py::TestX::test_y[a/b::c]"),
             (TestAddress{"pkg.test_a.TestX", "test_y[a/b::c]"}));

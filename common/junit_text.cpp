@@ -49,9 +49,9 @@ void append_hex(std::string& out, std::uint32_t value) {
   out += buffer;
 }
 
-}  // namespace
-
-std::string bin_xml_escape(std::string_view utf8) {
+// `utf8` with each character `allowed` rejects (and each byte that is not UTF-8) as "#xNN".
+template <class Allowed>
+std::string escape_unless(std::string_view utf8, Allowed allowed) {
   std::string out;
   out.reserve(utf8.size());
   std::size_t pos = 0;
@@ -63,7 +63,7 @@ std::string bin_xml_escape(std::string_view utf8) {
       ++pos;
       continue;
     }
-    if (pytest_allows(cp)) {
+    if (allowed(cp)) {
       out.append(utf8.substr(pos, len));
     } else {
       append_hex(out, cp);
@@ -71,6 +71,14 @@ std::string bin_xml_escape(std::string_view utf8) {
     pos += len;
   }
   return out;
+}
+
+}  // namespace
+
+std::string bin_xml_escape(std::string_view utf8) { return escape_unless(utf8, pytest_allows); }
+
+std::string xml_safe(std::string_view utf8) {
+  return escape_unless(utf8, [](std::uint32_t cp) { return pytest_allows(cp) || (cp >= 0x10000 && cp <= 0x10FFFF); });
 }
 
 TestAddress mangle_test_address(std::string_view nodeid) {

@@ -17,6 +17,11 @@ namespace drover::common {
 // U+FFFF too and keeps U+007F. Bytes that are not valid UTF-8 become "#xNN".
 [[nodiscard]] std::string bin_xml_escape(std::string_view utf8);
 
+// For the fields pytest writes without bin_xml_escape (a testcase's classname, a skip's
+// message): characters above U+FFFF stay as they are, as in pytest's report; only what
+// XML 1.0 cannot carry becomes "#xNN" (pytest would write a malformed report there).
+[[nodiscard]] std::string xml_safe(std::string_view utf8);
+
 // pytest's mangle_test_address: "pkg/test_a.py::TestX::test_y[a/b]" ->
 // classname "pkg.test_a.TestX", name "test_y[a/b]". Collector ids work too:
 // "pkg/test_bad.py" -> classname "", name "pkg.test_bad".

@@ -73,6 +73,10 @@ def test_skip():
     pass
 
 
+def test_skip_astral():
+    pytest.skip("no \U0001F40D here")  # pytest writes the message attribute unescaped
+
+
 @pytest.mark.xfail(reason="bug 12")
 def test_xfail():
     raise KeyError("k")
