@@ -85,6 +85,15 @@ int run_local_session(const RunOptions& given, bool& report_lost) {
     return exit_code_for(pool_opts.error());
   }
   pool_opts->maxfail = options.maxfail;  // workers stop at once on their own failures
+  // The workers' basetemps go on every way out (an early Ctrl-C too), after the pool
+  // (declared below, so destroyed first) has stopped its workers.
+  struct RemoveOnExit {
+    std::filesystem::path dir;
+    ~RemoveOnExit() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } remove_basetemp{pool_opts->basetemp_root};
   const bool tty = ::isatty(STDOUT_FILENO) != 0;
   Reporter reporter(stdout, options.verbosity, tty, terminal_width());
 
@@ -274,8 +283,6 @@ int run_local_session(const RunOptions& given, bool& report_lost) {
   const bool exit_after = exit && exit->returncode != k_exit_interrupted;
   const Counts counts = finish(exit_after ? "" : stop_message);
   if (exit_after) reporter.line(exit->with_detail(reporter.ruled(exit->message, '!')));
-  std::error_code ec;
-  std::filesystem::remove_all(pool_opts->basetemp_root, ec);
   if (interrupted) return k_exit_interrupted;
   if (exit) return exit->returncode;
   // Crashed workers past the restart limit leave failed tests behind: a test failure, not ours.

@@ -206,6 +206,7 @@ InterruptGuard::InterruptGuard(agent::Pool& pool) {
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGHUP, &action, nullptr);  // a closed terminal or a CI cancel: stop as on Ctrl-C
   std::signal(SIGPIPE, SIG_IGN);
 }
 
@@ -213,6 +214,7 @@ InterruptGuard::~InterruptGuard() {
   g_interrupt_target.store(nullptr);
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
+  std::signal(SIGHUP, SIG_DFL);
 }
 
 bool InterruptGuard::interrupted() { return g_interrupted.load(); }

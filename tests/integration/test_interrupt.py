@@ -11,8 +11,8 @@ import pytest
 import drover_helpers as h
 
 
-def _start(suite, *args):
-    return subprocess.Popen(h.drover_command("-n", "2", *args), cwd=suite, env=h.clean_env(),
+def _start(suite, *args, env=None):
+    return subprocess.Popen(h.drover_command("-n", "2", *args), cwd=suite, env=h.clean_env(env),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
 
@@ -29,8 +29,8 @@ def _wait_for_workers(suite, proc, count=2, limit=30.0):
     pytest.fail("workers did not start")
 
 
-@pytest.mark.parametrize("sig,expected_rc", [(signal.SIGINT, 2), (signal.SIGTERM, None)],
-                         ids=["sigint", "sigterm"])
+@pytest.mark.parametrize("sig,expected_rc", [(signal.SIGINT, 2), (signal.SIGTERM, None), (signal.SIGHUP, 2)],
+                         ids=["sigint", "sigterm", "sighup"])
 def test_interrupt_leaves_no_workers(drover, copy_suite, sig, expected_rc):
     suite = copy_suite("failfast")
     proc = _start(suite, "test_failfast.py::test_slow_tail")
@@ -51,3 +51,23 @@ def test_interrupt_leaves_no_workers(drover, copy_suite, sig, expected_rc):
     else:
         assert proc.returncode != 0
     assert h.wait_no_processes_in(suite) == []
+
+
+def test_an_early_interrupt_leaves_no_temporary_directory(drover, copy_suite, tmp_path):
+    # Ctrl-C while the workers are still starting: drover-PID/ (their basetemps) goes too.
+    suite = copy_suite("failfast")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = _start(suite, env={"TMPDIR": str(tmp)})
+    try:
+        deadline = time.monotonic() + 10
+        while not list(tmp.glob("drover-*")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 2, (out.decode()[-2000:], err.decode()[-2000:])
+    assert list(tmp.iterdir()) == []
