@@ -169,9 +169,10 @@ void Pool::Impl::on_collected(Worker& worker, const common::Collection& collecte
     collection = collected;
     reference_worker = worker.name;
   } else if (collected.hash != collection->hash) {
-    log->error("{}: collection differs from {}'s", worker.name, reference_worker);
-    failure = common::Error{ErrorCode::collection,
-                            mismatch_message(reference_worker, *collection, worker.name, collected)};
+    // A replacement in the reference worker's own slot has its name: "gw0's replacement".
+    const std::string name = worker.name == reference_worker ? worker.name + "'s replacement" : worker.name;
+    log->error("{}: collection differs from {}'s", name, reference_worker);
+    failure = common::Error{ErrorCode::collection, mismatch_message(reference_worker, *collection, name, collected)};
     worker.deliberate = true;
     worker.state = WorkerState::stopping;
     worker.process->signal(SIGKILL);
