@@ -323,6 +323,7 @@ static std::optional<int> run_remote_session(const RunOptions& given, bool& repo
   if (verbosity >= 0) reporter.header("test session starts");  // after collection, as run_local
   if (verbosity >= 0) reporter.line("rootdir: " + collection.rootdir);
   if (verbosity >= 0) for (const auto& line : collection.header) reporter.line(line);
+  reporter.set_invocation_dir(collection.rootdir, fs::current_path().string());
   std::vector<common::TestIndex> selection(collection.items.size());
   for (common::TestIndex i = 0; i < selection.size(); ++i) selection[i] = i;
   if (collection.collect_only) return report_collect_only(reporter, options, collection, selection,

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <cstring>
 #include <string_view>
 #include <tuple>
@@ -169,6 +170,22 @@ std::string summary_text(const Counts& counts, double elapsed) {
   return text + " in " + format_elapsed(elapsed);
 }
 
+void Reporter::set_invocation_dir(const std::string& rootdir, const std::string& cwd) {
+  if (std::filesystem::path(rootdir).lexically_normal() == std::filesystem::path(cwd).lexically_normal()) return;
+  m_rootdir = rootdir;
+  m_cwd = cwd;
+}
+
+std::string Reporter::shown(const std::string& nodeid) const {
+  if (m_rootdir.empty()) return nodeid;
+  const auto separator = nodeid.find("::");
+  const std::string path = nodeid.substr(0, separator);
+  // pytest's bestrelpath: "inner/test_i.py" below the cwd, "../other/test_x.py" beside it.
+  const auto relative = (std::filesystem::path(m_rootdir) / path).lexically_normal().lexically_relative(m_cwd);
+  if (relative.empty()) return nodeid;
+  return relative.string() + (separator == std::string::npos ? "" : nodeid.substr(separator));
+}
+
 std::string head_line(const std::string& nodeid) {
   const auto separator = nodeid.find("::");
   if (separator == std::string::npos) return nodeid;
@@ -265,7 +282,7 @@ void Reporter::test_finished(const common::TestItem& item, const TestResult& res
   if (m_verbosity > 0) {
     for (const PhaseReport& report : result.phases) {
       if (!counted(report)) continue;
-      std::string text = item.nodeid + " " + verbose_word(report);
+      std::string text = shown(item.nodeid) + " " + verbose_word(report);
       if ((report.status == Status::skipped || report.status == Status::xfailed) && !report.message.empty()) {
         text += " (" + report.message + ")";
       }
@@ -318,7 +335,7 @@ std::vector<std::string> Reporter::short_summary(const common::Collection& colle
     for (std::size_t i = 0; i < results.size(); ++i) {
       if (!results[i]) continue;
       for (const PhaseReport& report : results[i]->phases) {
-        if (wanted(report)) emit(collection.items[i].nodeid, report);
+        if (wanted(report)) emit(shown(collection.items[i].nodeid), report);
       }
     }
   };
@@ -331,7 +348,7 @@ std::vector<std::string> Reporter::short_summary(const common::Collection& colle
         });
         break;
       case 'E':
-        for (const auto& error : collection.errors) lines.push_back(simple("ERROR", error.nodeid, error.message));
+        for (const auto& error : collection.errors) lines.push_back(simple("ERROR", shown(error.nodeid), error.message));
         each_phase(with_status(Status::error), [&](const std::string& nodeid, const PhaseReport& report) {
           lines.push_back(simple(verbose_word(report), nodeid, report.crash));
         });
@@ -443,7 +460,7 @@ Counts Reporter::finish(const common::Collection& collection,
     std::string file;
     std::string marks;
     auto flush = [&] {
-      if (!file.empty() && !marks.empty()) std::fprintf(m_out, "%s %s\n", file.c_str(), marks.c_str());
+      if (!file.empty() && !marks.empty()) std::fprintf(m_out, "%s %s\n", shown(file).c_str(), marks.c_str());
       marks.clear();
     };
     for (std::size_t i = 0; i < results.size(); ++i) {

@@ -83,6 +83,11 @@ class Reporter {
   // Text plugins wrote in pytest's terminal summary (pytest-cov's report), printed by
   // finish() where pytest prints it: after the warnings summary, before the short summary.
   void set_plugin_summary(std::string text) { m_plugin_summary = std::move(text); }
+  // Run from `cwd` below pytest's `rootdir`: node ids and files are shown relative to
+  // cwd, as pytest's terminal shows them (config.cwd_relative_nodeid).
+  void set_invocation_dir(const std::string& rootdir, const std::string& cwd);
+  // `nodeid` (relative to the rootdir) as the terminal shows it.
+  [[nodiscard]] std::string shown(const std::string& nodeid) const;
   // --junitxml: pytest's "--- generated xml file: PATH ---" line, before the plugins' text.
   void set_junit_path(std::string path) { m_junit_path = std::move(path); }
   // Once pytest's own -v/-q are known (they add to drover's).
@@ -112,6 +117,8 @@ class Reporter {
   Counts m_live;
   bool m_live_shown = false;
   std::string m_plugin_summary;
+  std::string m_rootdir;  // set when the invocation directory differs from it
+  std::string m_cwd;
   std::string m_junit_path;
 };
 

@@ -126,6 +126,7 @@ int run_local_session(const RunOptions& given, bool& report_lost) {
   if (verbosity >= 0) reporter.header("test session starts");
   if (verbosity >= 0) reporter.line("rootdir: " + collection->rootdir);
   if (verbosity >= 0) for (const auto& line : collection->header) reporter.line(line);
+  reporter.set_invocation_dir(collection->rootdir, std::filesystem::current_path().string());
   const auto durations_file = durations_path(options, collection->rootdir);
   auto durations = load_plan_durations(durations_file);
   if (!durations) {

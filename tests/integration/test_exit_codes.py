@@ -4,6 +4,7 @@ error when the interpreter cannot run pytest."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import stat
 
@@ -202,6 +203,16 @@ def test_run_from_a_subdirectory_uses_the_rootdir(drover, copy_suite):
     durations = h.read_durations(suite / ".test_durations")
     assert set(durations) == {"pkg_a/test_util.py::test_util_in_pkg_a", "pkg_a/test_util.py::test_shared_name"}
     assert not (suite / "pkg_a" / ".test_durations").exists()
+    # The terminal shows them relative to the current directory, as pytest's does, so an
+    # id copied from it works there (and in pytest).
+    for args in (["-v"], ["--", "-rA"]):
+        shown = h.run_drover(suite / "pkg_a", "-n", "2", *args)
+        expected = h.run_pytest(suite / "pkg_a", *[a for a in args if a != "--"])
+        lines = lambda out: sorted(re.sub(r" +\[[^]]*\]$", "", l) for l in out.splitlines() if "test_util_in_pkg_a" in l)
+        assert lines(shown.stdout) == lines(expected.stdout), shown.describe() + expected.stdout
+        assert any(l.startswith(("test_util.py::", "PASSED test_util.py::")) for l in lines(shown.stdout))
+    again = h.run_drover(suite / "pkg_a", "test_util.py::test_shared_name")
+    assert again.rc == 0 and h.summary_counts(again.stdout)["passed"] == 1, again.describe()
 
 
 def test_workers_collecting_differently_is_a_clear_error(drover, copy_suite):
