@@ -69,6 +69,11 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::ExtrasError& e) {
+    // Mostly a pytest option given before "--": say where it goes.
+    std::fprintf(stderr, "ERROR: %s (pytest's own options go after --, e.g. drover run -n 2 -- -p no:cacheprovider)\n",
+                 e.what());
+    return drover::cli::k_exit_usage;
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "ERROR: %s\n", e.what());
     return drover::cli::k_exit_usage;

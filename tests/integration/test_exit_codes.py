@@ -96,6 +96,14 @@ def test_empty_value_after_equals_names_the_flag(drover, copy_suite):
     assert result.stderr.strip() == "ERROR: argument --shard: expected one argument", result.describe()
 
 
+def test_a_pytest_option_before_the_dashes_says_where_it_goes(drover, copy_suite):
+    suite = copy_suite("collect_error")
+    result = h.run_drover(suite, "-p", "no:cacheprovider", timeout=30)
+    assert result.rc == 4, result.describe()
+    assert result.stderr.strip() == ("ERROR: The following argument was not expected: -p (pytest's own options go "
+                                     "after --, e.g. drover run -n 2 -- -p no:cacheprovider)"), result.describe()
+
+
 def test_mistyped_command_is_named(drover, tmp_path):
     result = h.run_drover_tool(tmp_path, "rn")
     assert result.rc == 4, result.describe()
