@@ -11,12 +11,14 @@ SUITE = '''
 import json
 import os
 import random
+import time
 
 import pytest
 
 
 @pytest.mark.parametrize("n", random.sample(range(10**6), 6))
 def test_drawn(n):
+    time.sleep(0.2)  # long enough for both workers to get some
     with open(OUT, "a") as f:
         f.write(json.dumps([os.getpid(), random.random()]) + "\\n")
 '''
@@ -33,11 +35,12 @@ def _suite(tmp_path):
 
 def test_workers_collect_the_same_random_parametrization(drover, tmp_path):
     suite, out = _suite(tmp_path)
-    first = h.run_drover(suite, "-n", "2", "-v", "--junitxml", str(tmp_path / "a.xml"))
+    first = h.run_drover(suite, "-n", "2", "-v", "--group-by", "none", "--junitxml", str(tmp_path / "a.xml"))
     assert first.rc == 0, first.describe()
     assert h.summary_counts(first.stdout)["passed"] == 6, first.describe()
     assert "[gw0]" in first.stdout and "[gw1]" in first.stdout, first.describe()
-    # Each test drew its own number: the workers' `random` was reseeded before the tests.
+    # Each test drew its own number: the workers' `random` was reseeded before the tests
+    # (else both workers' first draws would be equal).
     values = [json.loads(line) for line in out.read_text().splitlines()]
     assert len({pid for pid, _ in values}) == 2
     assert len({value for _, value in values}) == 6

@@ -19,14 +19,19 @@ def summary_section(output: str) -> list[str]:
     return section
 
 
-def passes_section(output: str) -> list[str]:
-    """The lines of pytest's PASSES section (-rP, -rA), up to the next '=' rule."""
+def ruled_section(output: str, title: str) -> list[str]:
+    """The lines of pytest's section `title` (PASSES, FAILURES), up to the next '=' rule."""
     lines = output.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("=") and " PASSES " in line), None)
+    start = next((i for i, line in enumerate(lines) if line.startswith("=") and f" {title} " in line), None)
     if start is None:
         return []
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("=")), len(lines))
     return lines[start:end]
+
+
+def passes_section(output: str) -> list[str]:
+    """pytest's PASSES section (-rP, -rA)."""
+    return ruled_section(output, "PASSES")
 
 
 @pytest.mark.parametrize("chars", ["", "-ra", "-rA", "-rs", "-rxX", "-rN", "-rfEp"],
@@ -84,13 +89,7 @@ def test_pytests_own_continue_on_collection_errors(drover, copy_suite, tmp_path,
 
 
 def failures_section(output: str) -> list[str]:
-    """pytest's FAILURES section, up to the next '=' rule."""
-    lines = output.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("=") and " FAILURES " in line), None)
-    if start is None:
-        return []
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("=")), len(lines))
-    return lines[start:end]
+    return ruled_section(output, "FAILURES")
 
 
 @pytest.mark.parametrize("tb", ["no", "line"])
