@@ -87,6 +87,13 @@ void Pool::Impl::on_line(Worker& worker, const std::string& line) {
 }
 
 void Pool::Impl::protocol_failure(Worker& worker, const std::string& why) {
+  if (worker.deliberate) {
+    // Being stopped already (Ctrl-C, abort): its queue was taken back, so the report of a
+    // test it kept running (it ignored SIGINT/SIGTERM) is late, not a broken protocol.
+    log->debug("{}: {} while stopping", worker.name, why);
+    worker.process->signal(SIGKILL);
+    return;
+  }
   log->error("{}: {}", worker.name, why);
   worker.failure = why;
   worker.state = WorkerState::stopping;

@@ -71,3 +71,32 @@ def test_an_early_interrupt_leaves_no_temporary_directory(drover, copy_suite, tm
             proc.communicate()
     assert proc.returncode == 2, (out.decode()[-2000:], err.decode()[-2000:])
     assert list(tmp.iterdir()) == []
+
+
+def test_a_worker_ignoring_the_interrupt_is_stopped_quietly(drover, tmp_path):
+    # Its test ignores SIGINT/SIGTERM and ends after the interrupt: its late report is
+    # not a protocol error to show the user, just a worker being stopped.
+    suite = tmp_path / "deaf"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "test_deaf.py").write_text(
+        "import signal\nimport time\n\n\n"
+        "def test_deaf():\n"
+        "    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "    time.sleep(1.5)\n\n\n"
+        "def test_other():\n    time.sleep(1.5)\n")
+    proc = _start(suite, "--group-by", "none")
+    try:
+        _wait_for_workers(suite, proc)
+        time.sleep(0.8)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    text = out.decode() + err.decode()
+    assert proc.returncode == 2, text
+    assert "unexpected" not in text and "protocol" not in text, text
+    assert h.wait_no_processes_in(suite) == []
