@@ -377,6 +377,14 @@ static std::optional<int> run_remote_session(const RunOptions& given, bool& repo
     }
     return counts;
   };
+  // As a local run (and pytest): collection errors count towards -x/--maxfail; at the
+  // limit nothing runs (exit 1), before the run would stop for the errors themselves.
+  const auto collect_failures = static_cast<int>(collection.errors.size());
+  if (maxfail > 0 && collect_failures >= maxfail) {
+    collection.errors.resize(static_cast<std::size_t>(maxfail));
+    finish("stopping after " + std::to_string(maxfail) + " failures");
+    return k_exit_tests_failed;
+  }
   if (stops_on_collection_errors(options, collection)) {
     finish(collection_errors_stop(collection));
     return k_exit_interrupted;
@@ -411,7 +419,7 @@ static std::optional<int> run_remote_session(const RunOptions& given, bool& repo
   if (queue) submit.slots = options.shard->total * options.workers;
   if (auto sent = client.send(submit); !sent) return fail_with(sent.error());
 
-  int failures = 0;
+  int failures = collect_failures;
   bool cancel_sent = false;
   g_remote_interrupted.store(false);
   std::signal(SIGINT, on_signal);

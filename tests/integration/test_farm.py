@@ -357,6 +357,21 @@ def test_interrupted_client_stops_its_running_tests_on_the_agent(farm, tmp_path)
     assert "not run: interrupted" in report.read_text(), report.read_text()
 
 
+def test_collection_errors_count_towards_exitfirst_on_a_farm(farm, tmp_path):
+    # As pytest and a local run: with -x, a collection error is the first failure and
+    # nothing runs (exit 1), even with --continue-on-collection-errors.
+    suite = small_suite(tmp_path / "broken", {"test_bad.py": "import no_such_module\n",
+                                              "test_good.py": "def test_ok():\n    pass\n"})
+    farm.start_coordinator()
+    farm.start_agent("a1", 1)
+    farm.wait_agents(1)
+    expected = h.run_pytest(suite, "-x", "--continue-on-collection-errors")
+    result = farm.run(suite, "-x", "--continue-on-collection-errors")
+    assert result.rc == expected.rc == 1, result.describe() + farm.log_text()
+    assert h.summary_counts(result.stdout) == h.summary_counts(expected.stdout), result.describe()
+    assert "stopping after 1 failures" in result.stdout, result.describe()
+
+
 def test_client_timeout_applies_on_the_agents(farm, tmp_path):
     # The client's --timeout travels with the run: the agent (started without one)
     # fails the hanging test as a local run would, and the run goes on.
