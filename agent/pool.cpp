@@ -370,7 +370,9 @@ void Pool::Impl::step(Worker& worker, bool stopping) {
       // trip behind them even when tests take well under a millisecond.
       const std::size_t unstarted = worker.queue.size() - (worker.running ? 1 : 0);
       if (unstarted > k_lookahead_tests) return;
-      auto leases = source->request(1);
+      // Needed: a test to run, or the successor the queued one waits for (nextitem).
+      const bool needed = unstarted == 0 || (unstarted == 1 && !worker.running);
+      auto leases = needed ? source->request(1) : source->request_lookahead(1);
       if (!leases.empty()) {
         enqueue(worker, leases);
         return send_unsent(worker);

@@ -123,6 +123,10 @@ class WorkSource {
   // Called often (each loop turn, per worker short of work): must be cheap. A
   // remote source may wait briefly for its reply.
   [[nodiscard]] virtual std::vector<WorkLease> request(int credits) = 0;
+  // As request(), for a worker that already has its running test's successor: work it
+  // takes only to hide the round trip. A source may keep long units for a worker that
+  // needs work instead (a long unit held in lookahead could leave another worker idle).
+  [[nodiscard]] virtual std::vector<WorkLease> request_lookahead(int credits) { return request(credits); }
   // True once request() will never return work again (tests handed back may
   // still make it return work; the pool then starts workers as needed).
   [[nodiscard]] virtual bool exhausted() = 0;

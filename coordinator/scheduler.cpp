@@ -173,6 +173,11 @@ bool Scheduler::done() const { return m_queued.empty() && m_holders.empty(); }
 
 size_t Scheduler::queued_tests() const { return m_queued.size(); }
 
+std::optional<double> Scheduler::next_estimate() const {
+  if (m_queue.empty()) return std::nullopt;
+  return m_queue.front().estimate;
+}
+
 size_t Scheduler::leased_tests() const { return m_holders.size(); }
 
 bool Scheduler::holds(const AgentId& agent, TestIndex test) const {

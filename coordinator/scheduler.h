@@ -99,6 +99,8 @@ class Scheduler {
   // True when no test is queued or leased: nothing more will be handed out or reported.
   [[nodiscard]] bool done() const;
   [[nodiscard]] size_t queued_tests() const;
+  // The estimate (s) of the unit request_work() would hand out next; nullopt when none is queued.
+  [[nodiscard]] std::optional<double> next_estimate() const;
   [[nodiscard]] size_t finished_tests() const { return m_finished.size(); }
   // Tests leased to at least one agent and not finished yet.
   [[nodiscard]] size_t leased_tests() const;

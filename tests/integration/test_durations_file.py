@@ -57,3 +57,22 @@ def test_unusable_durations_file_is_a_one_line_usage_error(drover, copy_suite, c
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and ".test_durations" in lines[0] and "fix or delete" in lines[0], result.describe()
     assert (suite / ".test_durations").read_text() == content  # left for the user to fix
+
+
+def test_long_tests_are_not_hoarded_by_the_first_worker(drover, tmp_path):
+    # Known long tests are handed to a worker that needs work, not queued as lookahead
+    # behind another's running test: with two workers the three long ones land on both.
+    suite = tmp_path / "long"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "test_s.py").write_text("import time\n\n\n" + "".join(
+        f"def test_{name}():\n    time.sleep({seconds})\n\n\n"
+        for name, seconds in (("f", 2), ("s1", 2), ("s2", 2), ("q1", 0), ("q2", 0))))
+    (suite / ".test_durations").write_text(json.dumps(
+        {"test_s.py::test_f": 100, "test_s.py::test_s1": 50, "test_s.py::test_s2": 50,
+         "test_s.py::test_q1": 0.01, "test_s.py::test_q2": 0.01}))
+    result = h.run_drover(suite, "-n", "2", "-v")
+    assert result.rc == 0, result.describe()
+    ran_on = {line.split("::")[1].split()[0]: line.rsplit("[", 1)[1].rstrip("]")
+              for line in result.stdout.splitlines() if " PASSED [gw" in line}
+    assert len({ran_on["test_f"], ran_on["test_s1"], ran_on["test_s2"]}) == 2, result.describe()
