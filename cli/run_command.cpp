@@ -106,6 +106,16 @@ int run_local_session(const RunOptions& given, bool& report_lost) {
   }
   auto collection = pool.start();
   if (!collection && collection.error().code == common::ErrorCode::interrupted) {
+    if (!options.junitxml.empty()) {
+      // As pytest interrupted while collecting: a report without tests (a CI still finds one).
+      const common::Collection none;
+      std::vector<std::optional<TestResult>> no_results;
+      if (auto written = common::write_junit(options.junitxml,
+                                             junit_report(options, none, no_results, {}, seconds_since(started)));
+          !written) {
+        print_error(written.error());
+      }
+    }
     reporter.line(reporter.ruled("Interrupted: KeyboardInterrupt", '!'));
     reporter.header("no tests ran in " + format_elapsed(seconds_since(started)));
     return k_exit_interrupted;

@@ -58,7 +58,8 @@ def test_an_early_interrupt_leaves_no_temporary_directory(drover, copy_suite, tm
     suite = copy_suite("failfast")
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    proc = _start(suite, env={"TMPDIR": str(tmp)})
+    report = tmp_path / "report.xml"
+    proc = _start(suite, "--junitxml", str(report), env={"TMPDIR": str(tmp)})
     try:
         deadline = time.monotonic() + 10
         while not list(tmp.glob("drover-*")) and time.monotonic() < deadline:
@@ -71,6 +72,7 @@ def test_an_early_interrupt_leaves_no_temporary_directory(drover, copy_suite, tm
             proc.communicate()
     assert proc.returncode == 2, (out.decode()[-2000:], err.decode()[-2000:])
     assert list(tmp.iterdir()) == []
+    h.parse_junit(report)  # written even before the first test, as pytest does
 
 
 def test_a_worker_ignoring_the_interrupt_is_stopped_quietly(drover, tmp_path):
