@@ -318,7 +318,7 @@ static std::optional<int> run_remote_session(const RunOptions& given, bool& repo
     pytest_version = pool->pytest_version();
     if (queue) job_pool = std::move(pool);
   }
-  const int verbosity = options.verbosity + collection.verbose;
+  const int verbosity = collection.verbose;  // pytest's count, drover's -v/-q included
   reporter.set_verbosity(verbosity);
   if (verbosity >= 0) reporter.header("test session starts");  // after collection, as run_local
   if (verbosity >= 0) reporter.line("rootdir: " + collection.rootdir);

@@ -130,7 +130,7 @@ int run_local_session(const RunOptions& given, bool& report_lost) {
     print_error(usable.error());
     return exit_code_for(usable.error());
   }
-  const int verbosity = options.verbosity + collection->verbose;
+  const int verbosity = collection->verbose;  // pytest's count, drover's -v/-q included
   reporter.set_verbosity(verbosity);
   // Only now: pytest prints no session header for usage errors and informational options.
   if (verbosity >= 0) reporter.header("test session starts");

@@ -184,6 +184,10 @@ common::Result<RunOptions> resolve_run_options(const RunFlags& flags, const EnvL
   if (!flags.keyword.empty()) options.pytest_args.insert(options.pytest_args.end(), {"-k", flags.keyword});
   if (!flags.markexpr.empty()) options.pytest_args.insert(options.pytest_args.end(), {"-m", flags.markexpr});
   if (options.continue_on_collection_errors) options.pytest_args.push_back("--continue-on-collection-errors");
+  // drover's -v/-q are pytest's too (as pytest-xdist passes them on): the workers' pytest
+  // shapes assertion diffs and header lines by them, and reports the sum in `collected`.
+  for (int i = 0; i < flags.verbose; ++i) options.pytest_args.push_back("-v");
+  for (int i = 0; i < flags.quiet; ++i) options.pytest_args.push_back("-q");
   options.pytest_args.insert(options.pytest_args.end(), flags.paths.begin(), flags.paths.end());
   options.pytest_args.insert(options.pytest_args.end(), flags.pytest_args.begin(), flags.pytest_args.end());
   return options;

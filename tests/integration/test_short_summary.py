@@ -107,3 +107,18 @@ def test_tb_no_and_line_shape_the_failures_as_in_pytest(drover, copy_suite, tb):
         assert failures_section(result.stdout) == []
         assert " ERRORS " not in result.stdout, result.describe()
     assert summary_section(result.stdout) == summary_section(expected.stdout)
+
+
+def test_drovers_own_verbose_reaches_pytests_assertion_diffs(drover, tmp_path):
+    # pytest -v shows the full diff of two long lists; plain pytest says "Use -v to get more diff".
+    suite = tmp_path / "diff"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "test_diff.py").write_text("def test_lists():\n    assert list(range(50)) == list(range(1, 51))\n")
+    plain = h.run_drover(suite)
+    verbose = h.run_drover(suite, "-v")
+    expected = h.run_pytest(suite, "-v")
+    assert plain.rc == verbose.rc == expected.rc == 1
+    assert "Use -v to get more diff" in plain.stdout, plain.describe()
+    assert "Use -v to get more diff" not in verbose.stdout, verbose.describe()
+    assert failures_section(verbose.stdout) == failures_section(expected.stdout), verbose.stdout + expected.stdout
