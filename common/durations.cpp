@@ -95,8 +95,11 @@ Result<void> save_durations(const std::filesystem::path& path, const Durations& 
   // pytest-split's open(path, "w") does, not replaced by a regular file.
   std::filesystem::path target = path;
   std::error_code ec;
-  if (std::filesystem::is_symlink(path, ec)) {
-    if (auto resolved = std::filesystem::weakly_canonical(path, ec); !ec) target = resolved;
+  // A link to a file not written yet (a fresh cache) gets its target created.
+  for (int hops = 0; hops < 40 && std::filesystem::is_symlink(target, ec); ++hops) {
+    const std::filesystem::path link = std::filesystem::read_symlink(target, ec);
+    if (ec) break;
+    target = link.is_absolute() ? link : target.parent_path() / link;
   }
   const std::filesystem::path temp = temp_path_for(target);
   {

@@ -182,6 +182,13 @@ TEST_F(DurationsTest, SaveThroughASymlinkUpdatesItsTarget) {
   ASSERT_TRUE(save_durations(link, {{"a", 1.5}}).has_value());
   EXPECT_TRUE(fs::is_symlink(link));
   EXPECT_EQ(load_durations(shared).value(), (Durations{{"a", 1.5}}));
+  // A relative link to a file that does not exist yet: the file is created there.
+  const fs::path dangling = m_dir / "dangling";
+  fs::create_symlink("cache/new.json", dangling);
+  fs::create_directories(m_dir / "cache");
+  ASSERT_TRUE(save_durations(dangling, {{"b", 2.0}}).has_value());
+  EXPECT_TRUE(fs::is_symlink(dangling));
+  EXPECT_EQ(load_durations(m_dir / "cache" / "new.json").value(), (Durations{{"b", 2.0}}));
 }
 
 TEST_F(DurationsTest, SaveOverDirectoryFailsAndRemovesTemporary) {
