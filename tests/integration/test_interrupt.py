@@ -29,20 +29,31 @@ def _wait_for_workers(suite, proc, count=2, limit=30.0):
     pytest.fail("workers did not start")
 
 
+def _signal_when(proc, ready, sig=signal.SIGINT):
+    """Sends `sig` once ready() returned, and collects drover's output; kills it if it hangs."""
+    try:
+        ready()
+        proc.send_signal(sig)
+        return proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def _workers_busy(suite, proc, seconds):
+    def ready():
+        _wait_for_workers(suite, proc)
+        time.sleep(seconds)  # let some tests run
+    return ready
+
+
 @pytest.mark.parametrize("sig,expected_rc", [(signal.SIGINT, 2), (signal.SIGTERM, None), (signal.SIGHUP, 2)],
                          ids=["sigint", "sigterm", "sighup"])
 def test_interrupt_leaves_no_workers(drover, copy_suite, sig, expected_rc):
     suite = copy_suite("failfast")
     proc = _start(suite, "test_failfast.py::test_slow_tail")
-    try:
-        _wait_for_workers(suite, proc)
-        time.sleep(0.5)  # let some tests run
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    out, err = _signal_when(proc, _workers_busy(suite, proc, 0.5), sig)
     if expected_rc is not None:
         assert proc.returncode == expected_rc, (out.decode()[-2000:], err.decode()[-2000:])
         assert "interrupted" in (out + err).decode().lower()
@@ -60,16 +71,12 @@ def test_an_early_interrupt_leaves_no_temporary_directory(drover, copy_suite, tm
     tmp.mkdir()
     report = tmp_path / "report.xml"
     proc = _start(suite, "--junitxml", str(report), env={"TMPDIR": str(tmp)})
-    try:
+
+    def starting():
         deadline = time.monotonic() + 10
         while not list(tmp.glob("drover-*")) and time.monotonic() < deadline:
             time.sleep(0.01)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    out, err = _signal_when(proc, starting)
     assert proc.returncode == 2, (out.decode()[-2000:], err.decode()[-2000:])
     assert list(tmp.iterdir()) == []
     h.parse_junit(report)  # written even before the first test, as pytest does
@@ -89,15 +96,7 @@ def test_a_worker_ignoring_the_interrupt_is_stopped_quietly(drover, tmp_path):
         "    time.sleep(1.5)\n\n\n"
         "def test_other():\n    time.sleep(1.5)\n")
     proc = _start(suite, "--group-by", "none")
-    try:
-        _wait_for_workers(suite, proc)
-        time.sleep(0.8)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    out, err = _signal_when(proc, _workers_busy(suite, proc, 0.8))
     text = out.decode() + err.decode()
     assert proc.returncode == 2, text
     assert "unexpected" not in text and "protocol" not in text, text
