@@ -214,6 +214,7 @@ ReportMessage decode_report(const json& object) {
   report.letter = text(object, "letter");
   report.word = text(object, "word");
   report.crash_line = text(object, "crash_line");
+  report.head_line = text(object, "head_line");
   if (report.status == common::Status::other && report.category.empty()) {
     throw BadField{"status \"other\" without a \"category\""};
   }

@@ -511,12 +511,15 @@ Counts Reporter::finish(const common::Collection& collection,
     }
   };
   collection_errors(collection);
-  section("ERRORS", is_error_report, [](const common::TestItem& item, const PhaseReport& report) {
-    return std::string("ERROR at ") + std::string(common::to_string(report.when)) + " of " + head_line(item.nodeid);
+  const auto head = [](const common::TestItem& item, const PhaseReport& report) {
+    return report.head_line.empty() ? head_line(item.nodeid) : report.head_line;
+  };
+  section("ERRORS", is_error_report, [&](const common::TestItem& item, const PhaseReport& report) {
+    return std::string("ERROR at ") + std::string(common::to_string(report.when)) + " of " + head(item, report);
   });
   section("FAILURES",
           [](const PhaseReport& report) { return report.status == Status::failed; },
-          [](const common::TestItem& item, const PhaseReport&) { return head_line(item.nodeid); });
+          [&](const common::TestItem& item, const PhaseReport& report) { return head(item, report); });
   warnings_section(collection, warnings);
   passes_section(collection, results);
   if (!m_junit_path.empty()) std::fprintf(m_out, "%s\n", ruled("generated xml file: " + m_junit_path, '-').c_str());

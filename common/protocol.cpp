@@ -58,7 +58,7 @@ void fields(V& v, M& m) {
     v("duration", m.duration), v("longrepr", m.longrepr), v("message", m.message);
     v("sections", m.sections), v("crash", m.crash), v("properties", m.properties);
     v("skip_where", m.skip_where), v("category", m.category), v("letter", m.letter), v("word", m.word);
-    v("crash_line", m.crash_line);
+    v("crash_line", m.crash_line), v("head_line", m.head_line);
   } else if constexpr (std::is_same_v<T, Warning>) {
     v("location", m.location), v("message", m.message), v("count", m.count);
   } else if constexpr (std::is_same_v<T, TestResult>) {

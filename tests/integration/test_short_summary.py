@@ -122,3 +122,16 @@ def test_drovers_own_verbose_reaches_pytests_assertion_diffs(drover, tmp_path):
     assert "Use -v to get more diff" in plain.stdout, plain.describe()
     assert "Use -v to get more diff" not in verbose.stdout, verbose.describe()
     assert failures_section(verbose.stdout) == failures_section(expected.stdout), verbose.stdout + expected.stdout
+
+
+def test_a_doctests_failure_is_headed_as_pytest_heads_it(drover, tmp_path):
+    # pytest heads it "[doctest] mod.f" (the report's own head line), not by its node id.
+    suite = tmp_path / "doctests"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "mod.py").write_text('def f():\n    """\n    >>> f()\n    2\n    """\n    return 1\n')
+    expected = h.run_pytest(suite, "--doctest-modules")
+    result = h.run_drover(suite, "--", "--doctest-modules")
+    assert result.rc == expected.rc == 1, result.describe()
+    assert failures_section(result.stdout) == failures_section(expected.stdout), result.stdout + expected.stdout
+    assert any("[doctest] mod.f" in line for line in failures_section(result.stdout)), result.describe()

@@ -55,7 +55,7 @@ WORKER_OPTIONAL = {
         "header": list,
     },
     "report": {"crash": _STR, "properties": list, "skip_where": _STR, "category": _STR, "letter": _STR, "word": _STR,
-               "crash_line": _STR},
+               "crash_line": _STR, "head_line": _STR},
 }
 JUNIT = {"suite_name": _STR, "family": _STR, "logging": _STR, "duration_report": _STR, "error": _STR}
 
