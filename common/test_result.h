@@ -49,8 +49,8 @@ struct PhaseReport {
   std::string category;
   // With pytest's --tb=line, a failure's one line in the FAILURES section: "path:line: message".
   std::string crash_line;
-  // pytest's head of the report's FAILURES/ERRORS section, when it is not the one drover
-  // derives from the node id ("[doctest] mod.f"); "" otherwise.
+  // pytest's head of a failed report's FAILURES/ERRORS section ("TestX.test_y[1]",
+  // "[doctest] mod.f"); "" when the worker sent none (drover then derives it from the node id).
   std::string head_line;
   // The progress letter and -v word pytest_report_teststatus gave, when a plugin's
   // differ from the status's own ("R"/"RERUN", "u"/"SUBFAIL"); "" for the defaults.

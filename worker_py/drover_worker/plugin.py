@@ -464,10 +464,10 @@ class WorkerPlugin:
             except AttributeError:
                 sent["crash_line"] = str(longrepr)[:50]
         if report.outcome == "failed":
-            # The FAILURES/ERRORS section's head when it is not what drover derives from the
-            # node id: "[doctest] mod.f", a pytest-subtests "test_x [check] (i=1)".
+            # pytest's head of the FAILURES/ERRORS section: "TestX.test_y[1]",
+            # "[doctest] mod.f", a pytest-subtests "test_x [check] (i=1)".
             head = getattr(report, "head_line", None)
-            if isinstance(head, str) and head and head != _head_from_nodeid(report.nodeid):
+            if isinstance(head, str) and head:
                 sent["head_line"] = head
         if properties:
             sent["properties"] = [[str(name), str(value)] for name, value in properties]
@@ -603,15 +603,6 @@ class WorkerPlugin:
 
 # The terminal reporter's per-test hooks: progress letters, file names and percentages.
 _PROGRESS_HOOKS = ("pytest_runtest_logstart", "pytest_runtest_logreport", "pytest_runtest_logfinish")
-
-
-def _head_from_nodeid(nodeid):
-    """drover's head for a section, from the node id (cli/reporter.cpp's head_line())."""
-    path, separator, domain = nodeid.partition("::")
-    if not separator:
-        return nodeid
-    name, bracket, params = domain.partition("[")
-    return name.replace("::", ".") + bracket + params
 
 
 def _report_header(config):
