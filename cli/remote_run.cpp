@@ -569,11 +569,10 @@ static std::optional<int> run_remote_session(const RunOptions& given, bool& repo
   return counts.ok() ? k_exit_ok : k_exit_tests_failed;
 }
 
-// As run_local: a run whose JUnit report could not be written fails (1).
 std::optional<int> run_remote(const RunOptions& options) {
   bool report_lost = false;
   const std::optional<int> code = run_remote_session(options, report_lost);
-  return code && report_lost && *code == k_exit_ok ? std::optional<int>(k_exit_tests_failed) : code;
+  return code ? std::optional<int>(exit_code_with_report(*code, report_lost)) : code;
 }
 
 }  // namespace drover::cli

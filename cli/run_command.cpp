@@ -302,12 +302,10 @@ int run_local_session(const RunOptions& given, bool& report_lost) {
   return counts.ok() && !coverage_failed ? k_exit_ok : k_exit_tests_failed;
 }
 
-// A run whose JUnit report could not be written fails (1, as pytest's INTERNALERROR
-// there): a CI reading only the report must not go green.
 int run_local(const RunOptions& options) {
   bool report_lost = false;
   const int code = run_local_session(options, report_lost);
-  return report_lost && code == k_exit_ok ? k_exit_tests_failed : code;
+  return exit_code_with_report(code, report_lost);
 }
 
 }  // namespace

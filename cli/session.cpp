@@ -70,6 +70,10 @@ common::Result<void> check_junitxml(const RunOptions& options, const common::Col
   return {};
 }
 
+int exit_code_with_report(int code, bool report_lost) {
+  return report_lost && code == k_exit_ok ? k_exit_tests_failed : code;
+}
+
 void adopt_pytest_options(RunOptions& options, const common::Collection& collection) {
   if (options.junitxml.empty() && !collection.junitxml.empty()) options.junitxml = collection.junitxml;
 }

@@ -28,6 +28,9 @@ void print_error(const common::Error& error);
 // What pytest made of its own options that drover does for it: a --junitxml given to
 // pytest (after `--` or in addopts) is drover's report to write (the workers do not).
 void adopt_pytest_options(RunOptions& options, const common::Collection& collection);
+// A run whose JUnit report could not be written fails (1, as pytest's INTERNALERROR
+// there): a CI reading only the report must not go green.
+[[nodiscard]] int exit_code_with_report(int code, bool report_lost);
 
 // Collection errors end the run before any test: unless --continue-on-collection-errors,
 // drover's own or pytest's (after `--` or in the ini's addopts).
