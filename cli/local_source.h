@@ -23,8 +23,9 @@ class LocalWorkSource final : public agent::WorkSource {
   LocalWorkSource(coordinator::Scheduler& scheduler, int slots, int maxfail, OnResult on_result);
 
   [[nodiscard]] std::vector<agent::WorkLease> request(int credits) override;
-  // Long units (estimated over k_lookahead_limit) are not given as lookahead: they wait
-  // for a worker that needs work, so one worker cannot hoard them while another idles.
+  // Long units (estimated over k_lookahead_limit) and the queue's last pieces (the
+  // scheduler's tail) are not given as lookahead: they wait for a worker that needs
+  // work, so one worker cannot hoard them while another idles.
   [[nodiscard]] std::vector<agent::WorkLease> request_lookahead(int credits) override;
   [[nodiscard]] bool exhausted() override;
   [[nodiscard]] bool stopping() override;

@@ -251,7 +251,11 @@ std::vector<WorkUnit> make_units(const Collection& collection, std::span<const T
   std::vector<WorkUnit> units;
   units.reserve(pieces.size());
   for (Piece& piece : pieces) {
-    units.push_back(WorkUnit{std::move(piece.tests), to_seconds(piece.weight), std::move(piece.group)});
+    std::vector<double> test_estimates;
+    test_estimates.reserve(piece.tests.size());
+    for (TestIndex test : piece.tests) test_estimates.push_back(to_seconds(weights[test]));
+    units.push_back(WorkUnit{std::move(piece.tests), to_seconds(piece.weight), std::move(piece.group),
+                             std::move(test_estimates)});
   }
   return units;
 }

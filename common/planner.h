@@ -36,6 +36,8 @@ struct WorkUnit {
   std::vector<TestIndex> tests;
   double estimate = 0.0;  // seconds, sum over tests
   std::string group;      // "pkg/test_a.py" or "pkg/test_a.py::TestX"; "" for group-by none
+  // Seconds per test, parallel to `tests`; empty: each test counts an equal share of `estimate`.
+  std::vector<double> test_estimates;
 };
 
 // Units for a dynamic queue fed to `slots` workers, longest first (ties: lower first

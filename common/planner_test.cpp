@@ -139,6 +139,8 @@ TEST(Units, FilesStayWholeAndComeLongestFirst) {
   EXPECT_EQ(units[5].group, "test_f5.py");
   EXPECT_EQ(units[0].tests, (std::vector<TestIndex>{3, 4, 5}));
   EXPECT_DOUBLE_EQ(units[0].estimate, 6.0);
+  EXPECT_EQ(units[0].test_estimates, (std::vector<double>{2.0, 2.0, 2.0}));  // each test's own
+  EXPECT_EQ(units[2].test_estimates, (std::vector<double>{1.0, 1.0, 1.0}));
   expect_partition(tests_of(units), all_of(collection));
   // On 2 workers the limit is 24 / (2 * 4) = 3 s: each 6 s file becomes two chunks,
   // cut at the test whose midpoint crosses 3 s (2 s + 4 s; tests are never split).

@@ -10,18 +10,25 @@ Scheduler::Scheduler(std::vector<common::WorkUnit> units, SchedulerOptions optio
   for (common::WorkUnit& unit : units) {
     const size_t group = m_groups.size();
     m_groups.push_back(unit.group);
-    // Per-test share of the unit's estimate: labels units that come back to the
-    // queue (hand_back, agent_lost) and tells when a lease is overdue (speculation).
+    // Each test's estimate (else its share of the unit's): labels units that come back
+    // to the queue (hand_back, agent_lost), cuts units at the tail (split_at_tail) and
+    // tells when a lease is overdue (speculation).
+    const bool per_test = unit.test_estimates.size() == unit.tests.size();
     const double share = unit.tests.empty() ? 0.0 : unit.estimate / static_cast<double>(unit.tests.size());
     std::vector<TestIndex> fresh;
-    for (TestIndex test : unit.tests) {
+    double estimate = 0.0;
+    for (size_t i = 0; i < unit.tests.size(); ++i) {
+      const double seconds = per_test ? unit.test_estimates[i] : share;
       // A test listed twice (in two units) is queued once: the first listing wins.
-      if (!m_tests.emplace(test, TestInfo{share, group}).second) continue;
-      m_queued.insert(test);
-      fresh.push_back(test);
+      if (!m_tests.emplace(unit.tests[i], TestInfo{seconds, group}).second) continue;
+      m_queued.insert(unit.tests[i]);
+      fresh.push_back(unit.tests[i]);
+      estimate += seconds;
     }
     if (fresh.empty()) continue;
     unit.tests = std::move(fresh);
+    unit.estimate = estimate;
+    unit.test_estimates.clear();  // m_tests has them
     m_queue.push_back(std::move(unit));
   }
 }
@@ -178,6 +185,19 @@ std::optional<double> Scheduler::next_estimate() const {
   return m_queue.front().estimate;
 }
 
+bool Scheduler::at_tail() const {
+  if (m_queue.empty()) return false;
+  double behind = 0.0;
+  for (auto it = std::next(m_queue.begin()); it != m_queue.end(); ++it) behind += it->estimate;
+  return cut_at_tail(m_queue.front().estimate, m_queue.front().tests.size(), behind);
+}
+
+bool Scheduler::cut_at_tail(double unit, size_t tests, double behind) const {
+  int slots = 0;
+  for (const auto& [id, agent] : m_agents) slots += std::max(0, agent.slots);
+  return slots >= 2 && tests >= 2 && behind < unit * (slots - 1);
+}
+
 size_t Scheduler::leased_tests() const { return m_holders.size(); }
 
 bool Scheduler::holds(const AgentId& agent, TestIndex test) const {
@@ -199,20 +219,36 @@ Lease Scheduler::open_lease(const AgentId& agent, AgentState& state, std::vector
 
 void Scheduler::split_at_tail(std::vector<TestIndex>& tests) {
   // At the tail the work queued behind a unit cannot keep the other slots busy while
-  // it runs: hand out its first half and put the rest back at the queue front. A
-  // module cut this way may set its fixtures up on two workers, never twice on one:
-  // the rest is the very next lease anyone gets, so it either follows the first half
-  // on the same worker or starts on another.
-  int slots = 0;
-  for (const auto& [id, agent] : m_agents) slots += std::max(0, agent.slots);
-  if (slots < 2 || tests.size() < 2) return;
+  // it runs: hand out about half of it and put the rest back at the queue front. The
+  // half handed out takes the unit's longest tests, so the shortest are left for last
+  // and the slots end close together (a long test cut off last would keep one slot
+  // busy while the others idle). Each part runs in collection order. A module cut this
+  // way may set its fixtures up on two workers, never twice on one: the rest is the
+  // very next lease anyone gets, so it either follows the first part on the same
+  // worker or starts on another.
   double unit = 0.0;
   for (TestIndex test : tests) unit += m_tests.at(test).estimate;
   double behind = 0.0;
   for (const common::WorkUnit& queued : m_queue) behind += queued.estimate;
-  if (behind >= unit * (slots - 1)) return;
-  std::vector<TestIndex> rest(tests.begin() + static_cast<std::ptrdiff_t>((tests.size() + 1) / 2), tests.end());
-  tests.resize((tests.size() + 1) / 2);
+  if (!cut_at_tail(unit, tests.size(), behind)) return;
+  std::vector<TestIndex> longest = tests;  // ties: collection order
+  std::stable_sort(longest.begin(), longest.end(), [&](TestIndex a, TestIndex b) {
+    return m_tests.at(a).estimate > m_tests.at(b).estimate;
+  });
+  // The longest tests up to half the unit (at least one, never all).
+  std::set<TestIndex> first;
+  double taken = 0.0;
+  for (TestIndex test : longest) {
+    if (!first.empty() && (taken >= unit / 2 || first.size() + 1 == tests.size())) break;
+    first.insert(test);
+    taken += m_tests.at(test).estimate;
+  }
+  std::vector<TestIndex> rest;
+  std::erase_if(tests, [&](TestIndex test) {
+    if (first.contains(test)) return false;
+    rest.push_back(test);
+    return true;
+  });
   requeue_front(std::move(rest));
 }
 

@@ -101,6 +101,9 @@ class Scheduler {
   [[nodiscard]] size_t queued_tests() const;
   // The estimate (s) of the unit request_work() would hand out next; nullopt when none is queued.
   [[nodiscard]] std::optional<double> next_estimate() const;
+  // True when the unit request_work() would hand out next is cut (split_at_tail): the
+  // queue's last pieces, best left to whichever slot frees first.
+  [[nodiscard]] bool at_tail() const;
   [[nodiscard]] size_t finished_tests() const { return m_finished.size(); }
   // Tests leased to at least one agent and not finished yet.
   [[nodiscard]] size_t leased_tests() const;
@@ -127,6 +130,8 @@ class Scheduler {
   std::optional<Lease> speculative_lease(const AgentId& agent, AgentState& state, double now);
   // Halves a unit being handed out when too little work is queued behind it.
   void split_at_tail(std::vector<TestIndex>& tests);
+  // A unit of `unit` seconds, with `behind` seconds queued behind it, is cut.
+  [[nodiscard]] bool cut_at_tail(double unit, size_t tests, double behind) const;
   std::optional<Lease> steal_lease(const AgentId& agent, AgentState& state, double now,
                                    std::vector<Command>& commands);
   [[nodiscard]] double lease_estimate(const Lease& lease) const;  // seconds, from the units' estimates

@@ -21,7 +21,14 @@ using common::TestResult;
 using common::WorkUnit;
 
 WorkUnit unit(std::vector<TestIndex> tests, double estimate = 1.0, std::string group = "g") {
-  return WorkUnit{std::move(tests), estimate, std::move(group)};
+  return WorkUnit{std::move(tests), estimate, std::move(group), {}};
+}
+
+// A unit with its tests' own estimates (seconds, parallel to `tests`).
+WorkUnit timed_unit(std::vector<TestIndex> tests, std::vector<double> seconds) {
+  double estimate = 0.0;
+  for (double s : seconds) estimate += s;
+  return WorkUnit{std::move(tests), estimate, "g", std::move(seconds)};
 }
 
 TestResult passed(TestIndex index, std::string worker = "gw0") {
@@ -114,6 +121,21 @@ TEST(Scheduler, TailUnitIsHalvedWhenTooLittleWorkIsQueuedBehindIt) {
   Scheduler one({unit({0, 1, 2, 3}, 4.0)});
   one.agent_joined("a", 1);
   EXPECT_EQ(leases(one.request_work("a", 1, 0.0))[0].tests.size(), 4u);
+}
+
+TEST(Scheduler, TailCutHandsOutTheLongestTestsAndLeavesTheShortestForLast) {
+  // The last unit: 0.03 + 0.05 + 0.01 + 2.0 + 0.02 s. Halving it in collection order
+  // would leave the 2 s test for the end, one slot busy while the other idles.
+  Scheduler s({timed_unit({3, 4, 5, 6, 7}, {0.03, 0.05, 0.01, 2.0, 0.02})});
+  s.agent_joined("a", 1);
+  s.agent_joined("b", 1);
+  EXPECT_EQ(leases(s.request_work("a", 1, 0.0))[0].tests, std::vector<TestIndex>{6});
+  EXPECT_DOUBLE_EQ(*s.next_estimate(), 0.11);
+  // The rest is cut likewise: longest first, each part in collection order.
+  EXPECT_EQ(leases(s.request_work("b", 1, 0.0))[0].tests, (std::vector<TestIndex>{3, 4}));
+  EXPECT_EQ(leases(s.request_work("b", 1, 0.1))[0].tests, std::vector<TestIndex>{7});
+  EXPECT_EQ(leases(s.request_work("b", 1, 0.2))[0].tests, std::vector<TestIndex>{5});
+  EXPECT_EQ(s.queued_tests(), 0u);
 }
 
 TEST(Scheduler, FirstResultWinsAndDuplicatesAreDropped) {
