@@ -33,11 +33,15 @@ std::vector<agent::WorkLease> LocalWorkSource::request(int credits) {
 std::vector<agent::WorkLease> LocalWorkSource::request_lookahead(int credits) {
   // A unit this long loses under 1% to the round trip of asking for it when needed.
   constexpr double k_lookahead_limit = 0.25;  // seconds
-  if (const auto estimate = m_scheduler.next_estimate(); estimate && *estimate > k_lookahead_limit) return {};
   // The queue's last pieces go to whichever worker frees first: taken ahead, they
   // would wait behind this worker's queue while another worker idles. Asking when
-  // needed costs a round trip through a pipe (well under a millisecond) per piece.
-  if (m_scheduler.at_tail()) return {};
+  // needed costs a round trip through a pipe (under a millisecond) per piece, more
+  // than a tail of tiny tests could be unbalanced by.
+  constexpr double k_tail_lookahead_limit = 0.005;  // seconds
+  const auto estimate = m_scheduler.next_estimate();
+  if (!estimate) return request(credits);  // nothing queued: maybe a tail lease to take over
+  if (*estimate > k_lookahead_limit) return {};
+  if (*estimate > k_tail_lookahead_limit && m_scheduler.at_tail()) return {};
   return request(credits);
 }
 

@@ -38,5 +38,13 @@ TEST(LocalWorkSource, LookaheadTakesNeitherLongUnitsNorTheTail) {
   EXPECT_TRUE(source.exhausted());
 }
 
+TEST(LocalWorkSource, LookaheadStillTakesATailOfTinyTests) {
+  // Under 5 ms of tests: a round trip per piece would cost more than any imbalance.
+  coordinator::Scheduler scheduler({timed_unit({0, 1, 2, 3}, {0.001, 0.0005, 0.0005, 0.001})});
+  LocalWorkSource source(scheduler, 2, 0, [](const common::TestResult&) {});
+  EXPECT_TRUE(scheduler.at_tail());
+  EXPECT_EQ(tests_of(source.request_lookahead(1)), (std::vector<TestIndex>{0, 3}));
+}
+
 }  // namespace
 }  // namespace drover::cli
