@@ -226,7 +226,10 @@ std::string Reporter::ruled(const std::string& text, char fill) const {
 void Reporter::header(const std::string& text) { line(ruled(text, '=')); }
 
 // pytest's summary_stats: framed, but a plain line with -q.
-void Reporter::closing_line(const std::string& text) { m_verbosity >= 0 ? header(text) : line(text); }
+void Reporter::closing_line(const std::string& text) {
+  if (m_verbosity < -1) return;  // -qq: pytest prints no closing line
+  m_verbosity >= 0 ? header(text) : line(text);
+}
 
 void Reporter::line(const std::string& text) {
   clear_live_line();
@@ -383,11 +386,15 @@ std::vector<std::string> Reporter::short_summary(const common::Collection& colle
         for (const auto& skip : collection.skips) {
           fold(skip.file + ":" + std::to_string(skip.line), strip_skipped_prefix(skip.reason));
         }
+        // Every line takes the first skip's word, as pytest's show_skipped() does: a
+        // plugin's (pytest-subtests' SUBSKIP) unless a plain skip came first.
+        std::string word = collection.skips.empty() ? "" : "SKIPPED";
         each_phase(with_status(Status::skipped), [&](const std::string& nodeid, const PhaseReport& report) {
+          if (word.empty()) word = verbose_word(report);
           fold(report.skip_where.empty() ? nodeid : report.skip_where, strip_skipped_prefix(report.message));
         });
         for (const auto& [where, reason, count] : folded) {
-          lines.push_back("SKIPPED [" + std::to_string(count) + "] " + where + ": " + reason);
+          lines.push_back(word + " [" + std::to_string(count) + "] " + where + ": " + reason);
         }
         break;
       }

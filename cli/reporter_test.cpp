@@ -193,6 +193,44 @@ TEST(Reporter, DotsLineEndsWithItsProgress) {
   EXPECT_NE(text.find("\n0 failed, 2 passed in 0.50s\n"), std::string::npos) << text;  // -q: unframed
 }
 
+// pytest's show_skipped(): every folded skip line takes the first skip's word, a plugin's
+// (pytest-subtests' SUBSKIP) included; a collection skip first makes them all SKIPPED.
+TEST(Reporter, SkipLinesTakeTheFirstSkipsWord) {
+  common::Collection collection;
+  collection.items = {{"a.py::t1", "a.py", "", 1, {}}, {"a.py::t2", "a.py", "", 5, {}}};
+  collection.reportchars = "s";
+  std::vector<std::optional<TestResult>> results(2);
+  for (common::TestIndex i = 0; i < 2; ++i) {
+    results[i] = result_of(i, {{Phase::call, Status::skipped}});
+    results[i]->phases[0].message = "Skipped: why " + std::to_string(i);
+    results[i]->phases[0].skip_where = "a.py:" + std::to_string(i + 2);
+  }
+  results[0]->phases[0].word = "SUBSKIP";
+  const std::string text = finished_text(collection, results, WarningsSummary{});
+  EXPECT_NE(text.find("\nSUBSKIP [1] a.py:2: why 0\nSUBSKIP [1] a.py:3: why 1\n"), std::string::npos) << text;
+
+  collection.skips = {{"b.py", "b.py", 1, "Skipped: module"}};
+  const std::string with_module = finished_text(collection, results, WarningsSummary{});
+  EXPECT_NE(with_module.find("\nSKIPPED [1] b.py:1: module\nSKIPPED [1] a.py:2: why 0\n"), std::string::npos)
+      << with_module;
+}
+
+// -qq: pytest prints no closing line (its summary_stats() returns below verbosity -1).
+TEST(Reporter, VeryQuietPrintsNoClosingLine) {
+  common::Collection collection;
+  collection.items = {{"a.py::t1", "a.py", "", 1, {}}};
+  std::vector<std::optional<TestResult>> results{result_of(0, {{Phase::call, Status::passed}})};
+  const std::string text = captured(
+      [&](Reporter& reporter) {
+        reporter.collected(collection, 1, 1);
+        reporter.test_finished(collection.items[0], *results[0]);
+        (void)reporter.finish(collection, results, 0.5, "", WarningsSummary{});
+      },
+      -2);
+  EXPECT_EQ(text.find("passed"), std::string::npos) << text;
+  EXPECT_NE(text.find('.'), std::string::npos) << text;  // the progress still shows
+}
+
 // pytest-cov's section goes where pytest's terminal summary hooks print: after the
 // warnings summary, before the short test summary.
 TEST(Reporter, PluginSummaryBeforeTheShortSummary) {
