@@ -226,6 +226,28 @@ std::string Reporter::ruled(const std::string& text, char fill) const {
 void Reporter::header(const std::string& text) { line(ruled(text, '=')); }
 
 // pytest's summary_stats: framed, but a plain line with -q.
+void Reporter::rerun_section(const common::Collection& collection,
+                             const std::vector<std::optional<TestResult>>& results) {
+  // pytest-rerunfailures' own terminal summary for -rR (or -rr): "RERUN <node id>" for
+  // each rerun attempt, once per r/R in the -r characters, as the plugin prints them.
+  const auto times = std::count_if(collection.reportchars.begin(), collection.reportchars.end(),
+                                   [](char c) { return c == 'r' || c == 'R'; });
+  std::vector<std::string> lines;
+  for (long i = 0; i < times; ++i) {
+    for (std::size_t test = 0; test < results.size(); ++test) {
+      if (!results[test]) continue;
+      for (const PhaseReport& report : results[test]->phases) {
+        if (report.status == Status::other && report.category == "rerun") {
+          lines.push_back("RERUN " + collection.items[test].nodeid);
+        }
+      }
+    }
+  }
+  if (lines.empty()) return;
+  header("rerun test summary info");
+  for (const auto& text : lines) std::fprintf(m_out, "%s\n", text.c_str());
+}
+
 void Reporter::closing_line(const std::string& text) {
   if (m_verbosity < -1) return;  // -qq: pytest prints no closing line
   m_verbosity >= 0 ? header(text) : line(text);
@@ -531,6 +553,7 @@ Counts Reporter::finish(const common::Collection& collection,
   passes_section(collection, results);
   if (!m_junit_path.empty()) std::fprintf(m_out, "%s\n", ruled("generated xml file: " + m_junit_path, '-').c_str());
   std::fputs(m_plugin_summary.c_str(), m_out);
+  rerun_section(collection, results);
 
   const std::vector<std::string> summary = short_summary(collection, results);
   if (!summary.empty()) {

@@ -104,6 +104,8 @@ class Reporter {
   [[nodiscard]] std::vector<std::string> short_summary(const common::Collection& collection,
                                                        const std::vector<std::optional<common::TestResult>>& results) const;
   void warnings_section(const common::Collection& collection, const WarningsSummary& warnings);
+  void rerun_section(const common::Collection& collection,
+                     const std::vector<std::optional<common::TestResult>>& results);
   void passes_section(const common::Collection& collection,
                       const std::vector<std::optional<common::TestResult>>& results);
 

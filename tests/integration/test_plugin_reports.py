@@ -1,6 +1,6 @@
 """Reports that plugins shape, through the real binary, against plain pytest: a plugin's
 own category (pytest-rerunfailures' "rerun": letter R, counted in the closing line, not
-the test's outcome) and pytest-forked's crash report (when="???"), each played by a
+the test's outcome, listed by -rR) and pytest-forked's crash report (when="???"), each played by a
 conftest that does what the plugin does."""
 from __future__ import annotations
 
@@ -35,6 +35,19 @@ def pytest_runtest_protocol(item, nextitem):
 def pytest_report_teststatus(report):
     if report.outcome == "rerun":
         return "rerun", "R", ("RERUN", {"yellow": True})
+
+
+def pytest_terminal_summary(terminalreporter):
+    # pytest-rerunfailures' -rR section
+    tr = terminalreporter
+    lines = []
+    for char in tr.reportchars:
+        if char in "rR":
+            lines += ["RERUN %s" % rep.nodeid for rep in tr.stats.get("rerun", [])]
+    if lines:
+        tr._tw.sep("=", "rerun test summary info")
+        for line in lines:
+            tr._tw.line(line)
 '''
 
 FLAKY = '''
@@ -100,6 +113,24 @@ def test_reruns_are_counted_as_pytest_counts_them(drover, tmp_path):
     (suite / "counter").unlink()
     verbose = h.run_drover(suite, "-n", "2", "-v")
     assert verbose.stdout.count("test_x.py::test_always_fails RERUN [gw") == 2, verbose.describe()
+
+
+def test_rerun_summary_section_is_printed_as_the_plugin_prints_it(drover, tmp_path):
+    suite = _suite(tmp_path, RERUN_CONFTEST, FLAKY)
+
+    def section(out):  # the section's lines, up to the next "=" rule (the closing line)
+        rest = out[out.index("= rerun test summary info =") :].splitlines()[1:]
+        return rest[: next(i for i, line in enumerate(rest) if line.startswith("="))]
+
+    expected = h.run_pytest(suite, "-rR")
+    (suite / "counter").unlink()
+    result = h.run_drover(suite, "-n", "1", "--", "-rR")
+    assert result.rc == expected.rc == 1, result.describe()
+    assert section(result.stdout) == section(expected.stdout), result.describe() + expected.stdout
+    assert len(section(result.stdout)) == 4, result.describe()
+    (suite / "counter").unlink()
+    plain = h.run_drover(suite, "-n", "1")
+    assert "rerun test summary info" not in plain.stdout, plain.describe()  # only with -rR
 
 
 def test_a_forked_childs_crash_fails_its_test_and_the_worker_goes_on(drover, tmp_path):
