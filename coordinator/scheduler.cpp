@@ -29,6 +29,7 @@ Scheduler::Scheduler(std::vector<common::WorkUnit> units, SchedulerOptions optio
     unit.tests = std::move(fresh);
     unit.estimate = estimate;
     unit.test_estimates.clear();  // m_tests has them
+    m_queue_estimate += unit.estimate;
     m_queue.push_back(std::move(unit));
   }
 }
@@ -43,6 +44,7 @@ std::vector<Command> Scheduler::request_work(const AgentId& agent, int credits, 
   while (credits > 0 && !m_queue.empty()) {
     common::WorkUnit unit = std::move(m_queue.front());
     m_queue.pop_front();
+    m_queue_estimate = m_queue.empty() ? 0.0 : m_queue_estimate - unit.estimate;
     // Tests may have finished while queued (a late result from a lost agent).
     std::vector<TestIndex> tests;
     for (TestIndex test : unit.tests) {
@@ -158,6 +160,7 @@ std::vector<Command> Scheduler::fail_remaining(const std::string& message) {
   const std::set<TestIndex> queued = std::move(m_queued);
   m_queued.clear();
   m_queue.clear();
+  m_queue_estimate = 0.0;
   for (TestIndex test : queued) {
     m_finished.insert(test);
     commands.push_back(FinalCommand{common::synthetic_result(test, common::Status::error, message, message)});
@@ -187,8 +190,7 @@ std::optional<double> Scheduler::next_estimate() const {
 
 bool Scheduler::at_tail() const {
   if (m_queue.empty()) return false;
-  double behind = 0.0;
-  for (auto it = std::next(m_queue.begin()); it != m_queue.end(); ++it) behind += it->estimate;
+  const double behind = m_queue_estimate - m_queue.front().estimate;
   return cut_at_tail(m_queue.front().estimate, m_queue.front().tests.size(), behind);
 }
 
@@ -228,9 +230,7 @@ void Scheduler::split_at_tail(std::vector<TestIndex>& tests) {
   // worker or starts on another.
   double unit = 0.0;
   for (TestIndex test : tests) unit += m_tests.at(test).estimate;
-  double behind = 0.0;
-  for (const common::WorkUnit& queued : m_queue) behind += queued.estimate;
-  if (!cut_at_tail(unit, tests.size(), behind)) return;
+  if (!cut_at_tail(unit, tests.size(), m_queue_estimate)) return;
   std::vector<TestIndex> longest = tests;  // ties: collection order
   std::stable_sort(longest.begin(), longest.end(), [&](TestIndex a, TestIndex b) {
     return m_tests.at(a).estimate > m_tests.at(b).estimate;
@@ -374,6 +374,7 @@ void Scheduler::requeue_front(std::vector<TestIndex> tests) {
   }
   if (same_group) unit.group = m_groups[group];
   unit.tests = std::move(tests);
+  m_queue_estimate += unit.estimate;
   m_queue.push_front(std::move(unit));
 }
 

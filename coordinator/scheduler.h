@@ -144,6 +144,7 @@ class Scheduler {
   void requeue_front(std::vector<TestIndex> tests);
 
   std::deque<common::WorkUnit> m_queue;  // front = next to hand out; may hold finished tests
+  double m_queue_estimate = 0.0;         // seconds, sum over m_queue's units (the tail's measure)
   std::set<TestIndex> m_queued;          // unfinished tests waiting in m_queue
   std::map<TestIndex, TestInfo> m_tests; // every test of the run
   std::vector<std::string> m_groups;
