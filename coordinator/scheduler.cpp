@@ -221,34 +221,24 @@ Lease Scheduler::open_lease(const AgentId& agent, AgentState& state, std::vector
 
 void Scheduler::split_at_tail(std::vector<TestIndex>& tests) {
   // At the tail the work queued behind a unit cannot keep the other slots busy while
-  // it runs: hand out about half of it and put the rest back at the queue front. The
-  // half handed out takes the unit's longest tests, so the shortest are left for last
-  // and the slots end close together (a long test cut off last would keep one slot
-  // busy while the others idle). Each part runs in collection order. A module cut this
-  // way may set its fixtures up on two workers, never twice on one: the rest is the
-  // very next lease anyone gets, so it either follows the first part on the same
-  // worker or starts on another.
+  // it runs: hand out its first half, by the tests' estimates, and put the rest back
+  // at the queue front. The cut keeps collection order (a worker that gets both parts
+  // runs the module in pytest's order, order-dependent tests included), and a module cut
+  // this way may set its fixtures up on two workers, never twice on one: the rest is the
+  // very next lease anyone gets, so it either follows the first part on the same worker
+  // or starts on another.
   double unit = 0.0;
   for (TestIndex test : tests) unit += m_tests.at(test).estimate;
   if (!cut_at_tail(unit, tests.size(), m_queue_estimate)) return;
-  std::vector<TestIndex> longest = tests;  // ties: collection order
-  std::stable_sort(longest.begin(), longest.end(), [&](TestIndex a, TestIndex b) {
-    return m_tests.at(a).estimate > m_tests.at(b).estimate;
-  });
-  // The longest tests up to half the unit (at least one, never all).
-  std::set<TestIndex> first;
+  // The first tests up to half the unit's estimate: at least one, never all.
+  std::size_t first = 0;
   double taken = 0.0;
-  for (TestIndex test : longest) {
-    if (!first.empty() && (taken >= unit / 2 || first.size() + 1 == tests.size())) break;
-    first.insert(test);
-    taken += m_tests.at(test).estimate;
+  while (first + 1 < tests.size() && (first == 0 || taken < unit / 2)) {
+    taken += m_tests.at(tests[first]).estimate;
+    ++first;
   }
-  std::vector<TestIndex> rest;
-  std::erase_if(tests, [&](TestIndex test) {
-    if (first.contains(test)) return false;
-    rest.push_back(test);
-    return true;
-  });
+  std::vector<TestIndex> rest(tests.begin() + static_cast<std::ptrdiff_t>(first), tests.end());
+  tests.resize(first);
   requeue_front(std::move(rest));
 }
 

@@ -123,19 +123,24 @@ TEST(Scheduler, TailUnitIsHalvedWhenTooLittleWorkIsQueuedBehindIt) {
   EXPECT_EQ(leases(one.request_work("a", 1, 0.0))[0].tests.size(), 4u);
 }
 
-TEST(Scheduler, TailCutHandsOutTheLongestTestsAndLeavesTheShortestForLast) {
-  // The last unit: 0.03 + 0.05 + 0.01 + 2.0 + 0.02 s. Halving it in collection order
-  // would leave the 2 s test for the end, one slot busy while the other idles.
+TEST(Scheduler, TailCutIsByEstimateAndKeepsCollectionOrder) {
+  // The last unit: 0.03 + 0.05 + 0.01 + 2.0 + 0.02 s. Half its estimate is reached with
+  // the 2 s test; the parts stay in collection order (a worker that gets both runs the
+  // module in pytest's order).
   Scheduler s({timed_unit({3, 4, 5, 6, 7}, {0.03, 0.05, 0.01, 2.0, 0.02})});
   s.agent_joined("a", 1);
   s.agent_joined("b", 1);
-  EXPECT_EQ(leases(s.request_work("a", 1, 0.0))[0].tests, std::vector<TestIndex>{6});
-  EXPECT_DOUBLE_EQ(*s.next_estimate(), 0.11);
-  // The rest is cut likewise: longest first, each part in collection order.
-  EXPECT_EQ(leases(s.request_work("b", 1, 0.0))[0].tests, (std::vector<TestIndex>{3, 4}));
-  EXPECT_EQ(leases(s.request_work("b", 1, 0.1))[0].tests, std::vector<TestIndex>{7});
-  EXPECT_EQ(leases(s.request_work("b", 1, 0.2))[0].tests, std::vector<TestIndex>{5});
+  EXPECT_EQ(leases(s.request_work("a", 1, 0.0))[0].tests, (std::vector<TestIndex>{3, 4, 5, 6}));
+  EXPECT_DOUBLE_EQ(*s.next_estimate(), 0.02);
+  EXPECT_EQ(leases(s.request_work("b", 1, 0.0))[0].tests, std::vector<TestIndex>{7});
   EXPECT_EQ(s.queued_tests(), 0u);
+
+  // A long test first: it goes alone, the rest is the next lease.
+  Scheduler first({timed_unit({0, 1, 2}, {3.0, 0.5, 0.5})});
+  first.agent_joined("a", 2);
+  EXPECT_EQ(leases(first.request_work("a", 1, 0.0))[0].tests, std::vector<TestIndex>{0});
+  EXPECT_EQ(leases(first.request_work("a", 1, 0.0))[0].tests, std::vector<TestIndex>{1});  // cut again
+  EXPECT_EQ(leases(first.request_work("a", 1, 0.0))[0].tests, std::vector<TestIndex>{2});
 }
 
 TEST(Scheduler, FirstResultWinsAndDuplicatesAreDropped) {
