@@ -183,9 +183,25 @@ TEST_F(JunitMergeTest, PlainPytestReportTotalsAndCounts) {
   EXPECT_EQ(merged.errors, 3);
   EXPECT_EQ(merged.skipped, 3);
   EXPECT_NEAR(merged.time, 1.047, 1e-9);
-  EXPECT_EQ(summary_words(merged.counts, merged.time), "2 failed, 3 passed, 2 skipped, 1 xfailed, 3 errors in 1.05s");
+  EXPECT_EQ(summary_words(merged.counts, merged.time), "2 failed, 4 passed, 2 skipped, 1 xfailed, 3 errors in 1.05s");  // test_td_pass: passed and an error, as pytest counts it
   // The teardown-error testcase adds its time to the failed test's.
   EXPECT_NEAR(merged.case_times[5].seconds, 0.3, 1e-9);
+}
+
+// pytest's JUnit for a teardown error after a passed or skipped call: one testcase, and
+// pytest's closing line counts both ("1 passed, 1 skipped, 2 errors").
+TEST_F(JunitMergeTest, TeardownErrorsCountWithTheirTestsOutcome) {
+  auto file = parse_junit(
+      R"(<testsuite name="pytest" tests="3" errors="2" failures="0" skipped="1" time="0.1">)"
+      R"(<testcase classname="t" name="a"><error message="failed on teardown with &quot;RuntimeError: td&quot;">tb</error></testcase>)"
+      R"(<testcase classname="t" name="b"><skipped type="pytest.skip" message="inner">t.py:8: inner</skipped>)"
+      R"(<error message="failed on teardown with &quot;RuntimeError: td&quot;">tb</error></testcase>)"
+      R"(<testcase classname="t" name="c"><error message="failed on setup with &quot;E&quot;">tb</error></testcase>)"
+      R"(</testsuite>)",
+      "pytest.xml");
+  ASSERT_TRUE(file) << file.error().message;
+  const MergedReport merged = merge_junit({*file}, "");
+  EXPECT_EQ(summary_words(merged.counts, merged.time), "1 passed, 1 skipped, 3 errors in 0.10s");
 }
 
 TEST_F(JunitMergeTest, CollectionErrorsOfEveryShardCountOnce) {
