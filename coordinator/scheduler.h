@@ -64,9 +64,11 @@ class Scheduler {
   void agent_joined(const AgentId& agent, int slots);
   // Up to `credits` leases for `agent`, one unit each from the queue front; none once
   // stopped. With two or more slots in all, a unit whose estimate times (slots - 1)
-  // exceeds the work queued behind it is halved, the rest put back at the front. With the queue empty, an agent with a free slot (fewer leases than slots)
-  // takes over a lease another agent holds beyond its slots (the newest: queued behind
-  // running work, not started); the holder gets a CancelCommand for it. After that, with
+  // exceeds the work queued behind it is cut where half its estimate is reached (collection
+  // order kept), the rest put back at the front. With the queue empty, an agent with a
+  // free slot (fewer leases than slots) takes over a lease another agent holds beyond its
+  // slots (the newest: queued behind running work, not started); the holder gets a
+  // CancelCommand for it. After that, with
   // speculate_at_tail, a free slot may copy the unfinished tests of another agent's
   // oldest lease that has been out at least as long as its estimate (each test is copied
   // at most once); the first result wins and the other copy gets a CancelCommand.
@@ -128,7 +130,7 @@ class Scheduler {
   Lease open_lease(const AgentId& agent, AgentState& state, std::vector<TestIndex> tests,
                    bool speculative, double now);
   std::optional<Lease> speculative_lease(const AgentId& agent, AgentState& state, double now);
-  // Halves a unit being handed out when too little work is queued behind it.
+  // Cuts a unit being handed out at half its estimate when too little work is queued behind it.
   void split_at_tail(std::vector<TestIndex>& tests);
   // A unit of `unit` seconds, with `behind` seconds queued behind it, is cut.
   [[nodiscard]] bool cut_at_tail(double unit, size_t tests, double behind) const;
