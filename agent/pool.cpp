@@ -371,8 +371,14 @@ void Pool::Impl::step(Worker& worker, bool stopping) {
       const std::size_t unstarted = worker.queue.size() - (worker.running ? 1 : 0);
       if (unstarted > k_lookahead_tests) return;
       // Needed: a test to run, or the successor the queued one waits for (nextitem).
-      const bool needed = unstarted == 0 || (unstarted == 1 && !worker.running);
-      auto leases = needed ? source->request(1) : source->request_lookahead(1);
+      std::vector<WorkLease> leases;
+      if (unstarted == 0) {
+        leases = source->request(1);
+      } else if (unstarted == 1 && !worker.running) {
+        leases = source->request_successor(1, worker.queue.front().index);
+      } else {
+        leases = source->request_lookahead(1);
+      }
       if (!leases.empty()) {
         enqueue(worker, leases);
         return send_unsent(worker);

@@ -127,6 +127,13 @@ class WorkSource {
   // takes only to hide the round trip. A source may keep long units for a worker that
   // needs work instead (a long unit held in lookahead could leave another worker idle).
   [[nodiscard]] virtual std::vector<WorkLease> request_lookahead(int credits) { return request(credits); }
+  // As request(), for a worker whose queued test `head` cannot start before its successor
+  // is known (pytest's nextitem): what it gets waits behind `head`. A source may give a
+  // short unit behind a long test, keeping long units for workers that free sooner.
+  [[nodiscard]] virtual std::vector<WorkLease> request_successor(int credits, TestIndex head) {
+    (void)head;
+    return request(credits);
+  }
   // True once request() will never return work again (tests handed back may
   // still make it return work; the pool then starts workers as needed).
   [[nodiscard]] virtual bool exhausted() = 0;

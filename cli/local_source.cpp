@@ -12,6 +12,17 @@ double now_seconds() {
   return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
 
+// The pool's leases among the scheduler's commands (one local agent: no cancels).
+std::vector<agent::WorkLease> leases_of(std::vector<coordinator::Command> commands) {
+  std::vector<agent::WorkLease> leases;
+  for (auto& command : commands) {
+    if (auto* assign = std::get_if<coordinator::AssignCommand>(&command)) {
+      leases.push_back(agent::WorkLease{assign->lease.id, std::move(assign->lease.tests)});
+    }
+  }
+  return leases;
+}
+
 }  // namespace
 
 LocalWorkSource::LocalWorkSource(coordinator::Scheduler& scheduler, int slots, int maxfail, OnResult on_result)
@@ -20,14 +31,20 @@ LocalWorkSource::LocalWorkSource(coordinator::Scheduler& scheduler, int slots, i
 }
 
 std::vector<agent::WorkLease> LocalWorkSource::request(int credits) {
-  std::vector<agent::WorkLease> leases;
-  if (m_scheduler.stopped()) return leases;
-  for (auto& command : m_scheduler.request_work(k_local_agent, credits, now_seconds())) {
-    if (auto* assign = std::get_if<coordinator::AssignCommand>(&command)) {
-      leases.push_back(agent::WorkLease{assign->lease.id, std::move(assign->lease.tests)});
-    }
+  if (m_scheduler.stopped()) return {};
+  return leases_of(m_scheduler.request_work(k_local_agent, credits, now_seconds()));
+}
+
+std::vector<agent::WorkLease> LocalWorkSource::request_successor(int credits, common::TestIndex head) {
+  // Two workers, units of 2.0 s, 1.8 s and 10 x 0.2 s: the first worker's 2 s test cannot
+  // start before its successor is known; taking the 1.8 s unit behind it would end that
+  // worker at 3.8 s while the other runs out of work at 2 s.
+  const auto next = m_scheduler.next_estimate();
+  if (credits < 1 || m_scheduler.stopped() || !next || m_scheduler.at_tail() ||
+      m_scheduler.estimate_of(head) <= *next) {
+    return request(credits);
   }
-  return leases;
+  return leases_of(m_scheduler.request_last(k_local_agent, now_seconds()));
 }
 
 std::vector<agent::WorkLease> LocalWorkSource::request_lookahead(int credits) {

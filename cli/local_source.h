@@ -27,6 +27,10 @@ class LocalWorkSource final : public agent::WorkSource {
   // scheduler's tail) are not given as lookahead: they wait for a worker that needs
   // work, so one worker cannot hoard them while another idles.
   [[nodiscard]] std::vector<agent::WorkLease> request_lookahead(int credits) override;
+  // Behind a test estimated longer than the next unit, before the tail: the queue's last
+  // (shortest) unit, so the long units go to workers that free sooner (LPT) rather than
+  // wait behind a long test.
+  [[nodiscard]] std::vector<agent::WorkLease> request_successor(int credits, common::TestIndex head) override;
   [[nodiscard]] bool exhausted() override;
   [[nodiscard]] bool stopping() override;
   void completed(common::TestResult result) override;

@@ -38,6 +38,20 @@ TEST(LocalWorkSource, LookaheadTakesNeitherLongUnitsNorTheTail) {
   EXPECT_TRUE(source.exhausted());
 }
 
+TEST(LocalWorkSource, SuccessorOfALongTestIsTheShortestUnit) {
+  // Two 1-test units of 2.0 s and 1.8 s, then 4 x 0.5 s: the worker holding the 2 s test
+  // gets the shortest unit as its successor, so the 1.8 s one goes to the other worker.
+  coordinator::Scheduler scheduler({timed_unit({0}, {2.0}), timed_unit({1}, {1.8}), timed_unit({2}, {0.5}),
+                                    timed_unit({3}, {0.5}), timed_unit({4}, {0.5}), timed_unit({5}, {0.5})});
+  LocalWorkSource source(scheduler, 2, 0, [](const common::TestResult&) {});
+  EXPECT_EQ(tests_of(source.request(1)), std::vector<TestIndex>{0});
+  EXPECT_EQ(tests_of(source.request_successor(1, 0)), std::vector<TestIndex>{5});
+  EXPECT_EQ(tests_of(source.request(1)), std::vector<TestIndex>{1});
+  EXPECT_EQ(tests_of(source.request_successor(1, 1)), std::vector<TestIndex>{4});
+  // Behind a test no longer than the next unit: the front, longest first.
+  EXPECT_EQ(tests_of(source.request_successor(1, 5)), std::vector<TestIndex>{2});
+}
+
 TEST(LocalWorkSource, LookaheadStillTakesATailOfTinyTests) {
   // Under 5 ms of tests: a round trip per piece would cost more than any imbalance.
   coordinator::Scheduler scheduler({timed_unit({0, 1, 2, 3}, {0.001, 0.0005, 0.0005, 0.001})});

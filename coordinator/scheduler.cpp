@@ -45,6 +45,7 @@ std::vector<Command> Scheduler::request_work(const AgentId& agent, int credits, 
     common::WorkUnit unit = std::move(m_queue.front());
     m_queue.pop_front();
     m_queue_estimate = m_queue.empty() ? 0.0 : m_queue_estimate - unit.estimate;
+    m_front_is_rest = false;
     // Tests may have finished while queued (a late result from a lost agent).
     std::vector<TestIndex> tests;
     for (TestIndex test : unit.tests) {
@@ -73,6 +74,25 @@ std::vector<Command> Scheduler::request_work(const AgentId& agent, int credits, 
     }
   }
   return commands;
+}
+
+std::vector<Command> Scheduler::request_last(const AgentId& agent, double now) {
+  if (m_stopped || m_queue.size() <= 1 || m_front_is_rest) return request_work(agent, 1, now);
+  std::vector<Command> commands;
+  AgentState& state = m_agents[agent];
+  while (m_queue.size() > 1) {
+    common::WorkUnit unit = std::move(m_queue.back());
+    m_queue.pop_back();
+    m_queue_estimate -= unit.estimate;
+    std::vector<TestIndex> tests;  // tests may have finished while queued
+    for (TestIndex test : unit.tests) {
+      if (m_queued.erase(test) > 0) tests.push_back(test);
+    }
+    if (tests.empty()) continue;
+    commands.push_back(AssignCommand{open_lease(agent, state, std::move(tests), false, now)});
+    return commands;
+  }
+  return request_work(agent, 1, now);
 }
 
 std::vector<Command> Scheduler::result(const AgentId& agent, common::TestResult result) {
@@ -161,6 +181,7 @@ std::vector<Command> Scheduler::fail_remaining(const std::string& message) {
   m_queued.clear();
   m_queue.clear();
   m_queue_estimate = 0.0;
+  m_front_is_rest = false;
   for (TestIndex test : queued) {
     m_finished.insert(test);
     commands.push_back(FinalCommand{common::synthetic_result(test, common::Status::error, message, message)});
@@ -192,6 +213,11 @@ bool Scheduler::at_tail() const {
   if (m_queue.empty()) return false;
   const double behind = m_queue_estimate - m_queue.front().estimate;
   return cut_at_tail(m_queue.front().estimate, m_queue.front().tests.size(), behind);
+}
+
+double Scheduler::estimate_of(TestIndex test) const {
+  const auto it = m_tests.find(test);
+  return it == m_tests.end() ? 0.0 : it->second.estimate;
 }
 
 bool Scheduler::cut_at_tail(double unit, size_t tests, double behind) const {
@@ -240,6 +266,7 @@ void Scheduler::split_at_tail(std::vector<TestIndex>& tests) {
   std::vector<TestIndex> rest(tests.begin() + static_cast<std::ptrdiff_t>(first), tests.end());
   tests.resize(first);
   requeue_front(std::move(rest));
+  m_front_is_rest = true;
 }
 
 std::optional<Lease> Scheduler::steal_lease(const AgentId& agent, AgentState& state, double now,

@@ -74,6 +74,10 @@ class Scheduler {
   // at most once); the first result wins and the other copy gets a CancelCommand.
   // `now` (seconds, any epoch) dates leases.
   [[nodiscard]] std::vector<Command> request_work(const AgentId& agent, int credits, double now);
+  // One lease of the queue's last unit (the shortest, in longest-first order), for a
+  // slot that needs a test only to wait behind a long one (see LocalWorkSource); as
+  // request_work() when at most one unit is queued or the front is a tail cut's rest.
+  [[nodiscard]] std::vector<Command> request_last(const AgentId& agent, double now);
   // A finished test. The first result for a test wins; duplicates yield nothing.
   [[nodiscard]] std::vector<Command> result(const AgentId& agent, common::TestResult result);
   // Tests of a lease the agent will not run (worker replaced, cancelled): back to the queue front.
@@ -106,6 +110,8 @@ class Scheduler {
   // True when the unit request_work() would hand out next is cut (split_at_tail): the
   // queue's last pieces, best left to whichever slot frees first.
   [[nodiscard]] bool at_tail() const;
+  // The estimate (s) of one test of the run; 0 for a test not in it.
+  [[nodiscard]] double estimate_of(TestIndex test) const;
   [[nodiscard]] size_t finished_tests() const { return m_finished.size(); }
   // Tests leased to at least one agent and not finished yet.
   [[nodiscard]] size_t leased_tests() const;
@@ -147,6 +153,9 @@ class Scheduler {
 
   std::deque<common::WorkUnit> m_queue;  // front = next to hand out; may hold finished tests
   double m_queue_estimate = 0.0;         // seconds, sum over m_queue's units (the tail's measure)
+  // The front unit is the rest of a unit cut at the tail: it must be the very next lease
+  // (request_last() leaves the back alone meanwhile), so no worker sets that module up twice.
+  bool m_front_is_rest = false;
   std::set<TestIndex> m_queued;          // unfinished tests waiting in m_queue
   std::map<TestIndex, TestInfo> m_tests; // every test of the run
   std::vector<std::string> m_groups;

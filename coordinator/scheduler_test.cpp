@@ -143,6 +143,26 @@ TEST(Scheduler, TailCutIsByEstimateAndKeepsCollectionOrder) {
   EXPECT_EQ(leases(first.request_work("a", 1, 0.0))[0].tests, std::vector<TestIndex>{2});
 }
 
+TEST(Scheduler, RequestLastTakesTheShortestUnitUnlessATailRestWaits) {
+  Scheduler s({timed_unit({0}, {2.0}), timed_unit({1}, {1.8}), timed_unit({2, 3}, {0.3, 0.2}),
+               timed_unit({4, 5}, {0.2, 0.1})});
+  s.agent_joined("a", 2);
+  EXPECT_EQ(leases(s.request_work("a", 1, 0.0))[0].tests, std::vector<TestIndex>{0});
+  EXPECT_EQ(leases(s.request_last("a", 0.0))[0].tests, (std::vector<TestIndex>{4, 5}));  // the back
+  EXPECT_EQ(leases(s.request_work("a", 1, 0.0))[0].tests, std::vector<TestIndex>{1});    // LPT goes on
+  // {2, 3} alone: as request_work(), cut at the tail.
+  EXPECT_EQ(leases(s.request_last("a", 0.0))[0].tests, std::vector<TestIndex>{2});
+  EXPECT_EQ(s.queued_tests(), 1u);
+
+  // The front is a tail cut's rest: it stays the very next lease.
+  Scheduler rest({timed_unit({0, 1, 2, 3}, {0.2, 0.2, 0.2, 0.2}), timed_unit({4}, {0.1})});
+  rest.agent_joined("a", 2);
+  EXPECT_EQ(leases(rest.request_work("a", 1, 0.0))[0].tests, (std::vector<TestIndex>{0, 1}));
+  EXPECT_EQ(leases(rest.request_last("a", 0.0))[0].tests, std::vector<TestIndex>{2});  // rest, cut again
+  EXPECT_NEAR(rest.estimate_of(3), 0.2, 1e-12);
+  EXPECT_EQ(rest.estimate_of(99), 0.0);
+}
+
 TEST(Scheduler, FirstResultWinsAndDuplicatesAreDropped) {
   Scheduler s({unit({0, 1})});
   s.agent_joined("a", 1);

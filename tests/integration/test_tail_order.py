@@ -1,6 +1,7 @@
-"""The tail cut (a unit cut in two when too little work is queued behind it) keeps
-collection order: a worker that runs both parts of a module runs them in pytest's order,
-so order-dependent tests and module fixtures behave as under pytest on that worker."""
+"""Balancing that keeps pytest's semantics: the tail cut (a unit cut in two when too
+little work is queued behind it) keeps collection order, so a worker that runs both parts
+of a module runs them in pytest's order with its module fixture set up once; and the
+successor a long test waits for is a short unit, not the next long one."""
 from __future__ import annotations
 
 import json
@@ -68,3 +69,28 @@ def test_a_tail_cut_module_runs_in_collection_order_on_each_worker(drover, tmp_p
         for pid, seq in per_worker.items():
             assert seq == sorted(seq), (attempt, per_worker, result.stdout)
             assert setups.get(pid) == 1, (attempt, setups, per_worker)  # never twice on one worker
+
+
+def test_the_two_longest_tests_run_on_different_workers(drover, tmp_path):
+    # A single 2 s test cannot start before its successor is known; with the 1.8 s test
+    # as that successor one worker would run both while the other ran out of work.
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    (suite / "conftest.py").write_text(CONFTEST)
+    durations = {}
+    for name, seconds in (("a", 1.0), ("b", 0.9)):
+        (suite / f"test_{name}.py").write_text(f"import time\n\n\ndef test_{name}():\n    time.sleep({seconds})\n")
+        durations[f"test_{name}.py::test_{name}"] = seconds
+    for module in "cdef":
+        (suite / f"test_{module}.py").write_text(
+            "import time\n\n\n" + "".join(f"def test_{i}():\n    time.sleep(0.05)\n\n\n" for i in range(5)))
+        durations.update({f"test_{module}.py::test_{i}": 0.05 for i in range(5)})
+    for attempt in range(2):
+        (suite / ".test_durations").write_text(json.dumps(durations))
+        log = suite / "ran.log"
+        log.unlink(missing_ok=True)
+        result = h.run_drover(suite, "-n", "2")
+        assert result.rc == 0, result.describe()
+        where = {what: pid for pid, what in (line.split(" ", 1) for line in log.read_text().splitlines())}
+        assert where["test_a.py::test_a"] != where["test_b.py::test_b"], (attempt, log.read_text())
