@@ -42,15 +42,7 @@ std::vector<Command> Scheduler::request_work(const AgentId& agent, int credits, 
   if (m_stopped) return commands;
 
   while (credits > 0 && !m_queue.empty()) {
-    common::WorkUnit unit = std::move(m_queue.front());
-    m_queue.pop_front();
-    m_queue_estimate = m_queue.empty() ? 0.0 : m_queue_estimate - unit.estimate;
-    m_front_is_rest = false;
-    // Tests may have finished while queued (a late result from a lost agent).
-    std::vector<TestIndex> tests;
-    for (TestIndex test : unit.tests) {
-      if (m_queued.erase(test) > 0) tests.push_back(test);
-    }
+    std::vector<TestIndex> tests = pop_unit(false);
     if (tests.empty()) continue;
     split_at_tail(tests);
     commands.push_back(AssignCommand{open_lease(agent, state, std::move(tests), false, now)});
@@ -81,18 +73,25 @@ std::vector<Command> Scheduler::request_last(const AgentId& agent, double now) {
   std::vector<Command> commands;
   AgentState& state = m_agents[agent];
   while (m_queue.size() > 1) {
-    common::WorkUnit unit = std::move(m_queue.back());
-    m_queue.pop_back();
-    m_queue_estimate -= unit.estimate;
-    std::vector<TestIndex> tests;  // tests may have finished while queued
-    for (TestIndex test : unit.tests) {
-      if (m_queued.erase(test) > 0) tests.push_back(test);
-    }
+    std::vector<TestIndex> tests = pop_unit(true);
     if (tests.empty()) continue;
     commands.push_back(AssignCommand{open_lease(agent, state, std::move(tests), false, now)});
     return commands;
   }
   return request_work(agent, 1, now);
+}
+
+std::vector<TestIndex> Scheduler::pop_unit(bool back) {
+  common::WorkUnit unit = std::move(back ? m_queue.back() : m_queue.front());
+  back ? m_queue.pop_back() : m_queue.pop_front();
+  m_queue_estimate = m_queue.empty() ? 0.0 : m_queue_estimate - unit.estimate;
+  if (!back) m_front_is_rest = false;
+  // Tests may have finished while queued (a late result from a lost agent).
+  std::vector<TestIndex> tests;
+  for (TestIndex test : unit.tests) {
+    if (m_queued.erase(test) > 0) tests.push_back(test);
+  }
+  return tests;
 }
 
 std::vector<Command> Scheduler::result(const AgentId& agent, common::TestResult result) {

@@ -136,6 +136,9 @@ class Scheduler {
   Lease open_lease(const AgentId& agent, AgentState& state, std::vector<TestIndex> tests,
                    bool speculative, double now);
   std::optional<Lease> speculative_lease(const AgentId& agent, AgentState& state, double now);
+  // Takes the queue's front (or back) unit out: its tests still waiting (none if all
+  // finished while queued).
+  std::vector<TestIndex> pop_unit(bool back);
   // Cuts a unit being handed out at half its estimate when too little work is queued behind it.
   void split_at_tail(std::vector<TestIndex>& tests);
   // A unit of `unit` seconds, with `behind` seconds queued behind it, is cut.
