@@ -67,6 +67,15 @@ def copy_tree(src: Path, dest: Path) -> Path:
     return dest
 
 
+def write_suite(root: Path, files: dict[str, str]) -> Path:
+    """A fresh suite at root: an empty pytest.ini (the rootdir) and `files` (name -> text)."""
+    root.mkdir()
+    (root / "pytest.ini").write_text("[pytest]\n")
+    for name, text in files.items():
+        (root / name).write_text(text)
+    return root
+
+
 @dataclasses.dataclass
 class RunResult:
     args: list[str]

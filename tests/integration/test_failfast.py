@@ -41,9 +41,7 @@ def test_without_x_runs_everything(drover, copy_suite):
 
 def test_one_worker_runs_in_collection_order_so_x_stops_where_pytest_stops(drover, tmp_path):
     # Longest first would run the bigger module before the failing small one.
-    suite = tmp_path / "order"
-    suite.mkdir()
-    (suite / "pytest.ini").write_text("[pytest]\n")
+    suite = h.write_suite(tmp_path / "order", {})
     (suite / "test_a.py").write_text("def test_fail():\n    assert 0\n")
     (suite / "test_b.py").write_text("".join(f"def test_{i}():\n    pass\n\n\n" for i in range(5)))
     expected = h.run_pytest(suite, "-x", "-v")
@@ -56,9 +54,7 @@ def test_one_worker_runs_in_collection_order_so_x_stops_where_pytest_stops(drove
 def test_one_worker_keeps_an_order_that_interleaves_modules(drover, tmp_path):
     # A plugin (pytest-order, here a conftest) moved test_a.py::test_last behind test_b.py's
     # tests: with one worker drover runs exactly pytest's order, not test_a.py's tests together.
-    suite = tmp_path / "interleaved"
-    suite.mkdir()
-    (suite / "pytest.ini").write_text("[pytest]\n")
+    suite = h.write_suite(tmp_path / "interleaved", {})
     (suite / "conftest.py").write_text(
         "def pytest_collection_modifyitems(items):\n"
         "    last = [i for i in items if i.name == 'test_last']\n"

@@ -124,15 +124,6 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def small_suite(root: Path, files: dict[str, str]) -> Path:
-    """A suite directory with an empty pytest.ini and the given test files."""
-    root.mkdir()
-    (root / "pytest.ini").write_text("[pytest]\n")
-    for name, text in files.items():
-        (root / name).write_text(text)
-    return root
-
-
 @pytest.fixture
 def farm(drover, tmp_path):
     f = Farm(tmp_path, drover)
@@ -272,7 +263,7 @@ def test_client_with_the_wrong_server_key_hears_no_answer(farm, tmp_path):
 
 
 def test_collection_mismatch_fails_the_run_clearly(farm, tmp_path):
-    suite = small_suite(tmp_path / "envdep", {"test_env.py": (
+    suite = h.write_suite(tmp_path / "envdep", {"test_env.py": (
         "import os\nimport pytest\n\n"
         "@pytest.mark.parametrize('n', range(3 if os.environ.get('FARM_ODD_AGENT') else 2))\n"
         "def test_n(n):\n    pass\n")})
@@ -300,7 +291,7 @@ def test_agents_can_use_their_own_checkout(farm, tmp_path):
 
 
 def test_exitfirst_cancels_the_farm_run(farm, tmp_path):
-    suite = small_suite(tmp_path / "failing", {"test_fail_first.py": "def test_boom():\n    assert 0\n"})
+    suite = h.write_suite(tmp_path / "failing", {"test_fail_first.py": "def test_boom():\n    assert 0\n"})
     for f in range(4):
         (suite / f"test_later_{f}.py").write_text(
             "import time\n\n" + "".join(f"def test_{t}():\n    time.sleep(0.5)\n\n" for t in range(6)))
@@ -324,10 +315,10 @@ def test_interrupted_client_stops_its_running_tests_on_the_agent(farm, tmp_path)
     # (its worker is killed) instead of letting it run to its end, so the agent is free for
     # the next run at once; the coordinator reports the stopped test as not run.
     started = tmp_path / "started"
-    suite = small_suite(tmp_path / "long", {"test_long.py": (
+    suite = h.write_suite(tmp_path / "long", {"test_long.py": (
         "import pathlib\nimport time\n\n\n"
         f"def test_long():\n    pathlib.Path({str(started)!r}).write_text('x')\n    time.sleep(300)\n")})
-    quick = small_suite(tmp_path / "quick", {"test_quick.py": "def test_quick():\n    pass\n"})
+    quick = h.write_suite(tmp_path / "quick", {"test_quick.py": "def test_quick():\n    pass\n"})
     farm.start_coordinator()
     farm.start_agent("a1", 1)
     farm.wait_agents(1)
@@ -360,7 +351,7 @@ def test_interrupted_client_stops_its_running_tests_on_the_agent(farm, tmp_path)
 def test_collection_errors_count_towards_exitfirst_on_a_farm(farm, tmp_path):
     # As pytest and a local run: with -x, a collection error is the first failure and
     # nothing runs (exit 1), even with --continue-on-collection-errors.
-    suite = small_suite(tmp_path / "broken", {"test_bad.py": "import no_such_module\n",
+    suite = h.write_suite(tmp_path / "broken", {"test_bad.py": "import no_such_module\n",
                                               "test_good.py": "def test_ok():\n    pass\n"})
     farm.start_coordinator()
     farm.start_agent("a1", 1)
@@ -375,7 +366,7 @@ def test_collection_errors_count_towards_exitfirst_on_a_farm(farm, tmp_path):
 def test_client_timeout_applies_on_the_agents(farm, tmp_path):
     # The client's --timeout travels with the run: the agent (started without one)
     # fails the hanging test as a local run would, and the run goes on.
-    suite = small_suite(tmp_path / "hang", {"test_hang.py": (
+    suite = h.write_suite(tmp_path / "hang", {"test_hang.py": (
         "import time\n\n\ndef test_hangs():\n    time.sleep(120)\n\n\ndef test_quick():\n    pass\n")})
     farm.start_coordinator()
     farm.start_agent("a1")
@@ -391,7 +382,7 @@ def test_client_timeout_applies_on_the_agents(farm, tmp_path):
 def test_client_refused_on_join_still_reports_every_test(farm, tmp_path):
     # A run id already running another selection: the second client is refused, and its
     # JUnit lists each of its tests as not run, not an empty (green-looking) report.
-    suite = small_suite(tmp_path / "join", {"test_slow.py": (
+    suite = h.write_suite(tmp_path / "join", {"test_slow.py": (
         "import time\n" + "".join(f"\n\ndef test_{i}():\n    time.sleep(3)\n" for i in range(4)))})
     farm.start_coordinator()
     farm.start_agent("a1", 1)

@@ -99,9 +99,7 @@ def test_push_refuses_bad_input_and_bad_token_with_one_line(farm, tmp_path):
 def test_farm_run_is_planned_from_pushed_durations(farm, tmp_path):
     # Four tests, each appending its parameter to a log; one agent with one worker
     # runs them in lease order, and leases go longest first by the history.
-    suite = tmp_path / "order"
-    suite.mkdir()
-    (suite / "pytest.ini").write_text("[pytest]\n")
+    suite = h.write_suite(tmp_path / "order", {})
     (suite / "test_order.py").write_text(
         "import os\nimport pytest\n\n"
         "@pytest.mark.parametrize('n', range(4))\n"

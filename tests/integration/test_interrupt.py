@@ -85,9 +85,7 @@ def test_an_early_interrupt_leaves_no_temporary_directory(drover, copy_suite, tm
 def test_a_worker_ignoring_the_interrupt_is_stopped_quietly(drover, tmp_path):
     # Its test ignores SIGINT/SIGTERM and ends after the interrupt: its late report is
     # not a protocol error to show the user, just a worker being stopped.
-    suite = tmp_path / "deaf"
-    suite.mkdir()
-    (suite / "pytest.ini").write_text("[pytest]\n")
+    suite = h.write_suite(tmp_path / "deaf", {})
     (suite / "test_deaf.py").write_text(
         "import signal\nimport time\n\n\n"
         "def test_deaf():\n"

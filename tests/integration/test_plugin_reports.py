@@ -91,12 +91,7 @@ def pytest_runtest_protocol(item):
 
 
 def _suite(tmp_path, conftest, tests):
-    suite = tmp_path / "suite"
-    suite.mkdir()
-    (suite / "pytest.ini").write_text("[pytest]\n")
-    (suite / "conftest.py").write_text(conftest)
-    (suite / "test_x.py").write_text(tests)
-    return suite
+    return h.write_suite(tmp_path / "suite", {"conftest.py": conftest, "test_x.py": tests})
 
 
 def test_reruns_are_counted_as_pytest_counts_them(drover, tmp_path):

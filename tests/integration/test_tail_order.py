@@ -43,12 +43,11 @@ ORDERED = "import time\n\n\n" + "".join(
 
 
 def test_a_tail_cut_module_runs_in_collection_order_on_each_worker(drover, tmp_path):
-    suite = tmp_path / "suite"
-    suite.mkdir()
-    (suite / "pytest.ini").write_text("[pytest]\n")
-    (suite / "conftest.py").write_text(CONFTEST)
-    (suite / "test_long.py").write_text("import time\n\n\ndef test_long():\n    time.sleep(1.0)\n")
-    (suite / "test_m.py").write_text(ORDERED)
+    suite = h.write_suite(tmp_path / "suite", {
+        "conftest.py": CONFTEST,
+        "test_long.py": "import time\n\n\ndef test_long():\n    time.sleep(1.0)\n",
+        "test_m.py": ORDERED,
+    })
     durations = {"test_long.py::test_long": 1.0}
     durations.update({f"test_m.py::test_{i}": s for i, s in enumerate(SLEEPS)})
     for attempt in range(2):
@@ -74,18 +73,16 @@ def test_a_tail_cut_module_runs_in_collection_order_on_each_worker(drover, tmp_p
 def test_the_two_longest_tests_run_on_different_workers(drover, tmp_path):
     # A single 2 s test cannot start before its successor is known; with the 1.8 s test
     # as that successor one worker would run both while the other ran out of work.
-    suite = tmp_path / "suite"
-    suite.mkdir()
-    (suite / "pytest.ini").write_text("[pytest]\n")
-    (suite / "conftest.py").write_text(CONFTEST)
+    files = {"conftest.py": CONFTEST}
     durations = {}
     for name, seconds in (("a", 1.0), ("b", 0.9)):
-        (suite / f"test_{name}.py").write_text(f"import time\n\n\ndef test_{name}():\n    time.sleep({seconds})\n")
+        files[f"test_{name}.py"] = f"import time\n\n\ndef test_{name}():\n    time.sleep({seconds})\n"
         durations[f"test_{name}.py::test_{name}"] = seconds
     for module in "cdef":
-        (suite / f"test_{module}.py").write_text(
-            "import time\n\n\n" + "".join(f"def test_{i}():\n    time.sleep(0.05)\n\n\n" for i in range(5)))
+        files[f"test_{module}.py"] = "import time\n\n\n" + "".join(
+            f"def test_{i}():\n    time.sleep(0.05)\n\n\n" for i in range(5))
         durations.update({f"test_{module}.py::test_{i}": 0.05 for i in range(5)})
+    suite = h.write_suite(tmp_path / "suite", files)
     for attempt in range(2):
         (suite / ".test_durations").write_text(json.dumps(durations))
         log = suite / "ran.log"
